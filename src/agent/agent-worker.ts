@@ -1,0 +1,153 @@
+import { readFile } from 'node:fs/promises';
+import type { EventBus } from '../core/bus.ts';
+import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
+import { LlmError } from '../core/errors.ts';
+import type { Worker } from '../core/worker.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { runCommand } from './commands.ts';
+import type { Llm } from './llm.ts';
+import { runTurn } from './loop.ts';
+import type { SessionStore, StoredMessage } from './sessions.ts';
+import type { ToolRegistry } from './tools/registry.ts';
+
+const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant in a chat. Answer concisely.';
+
+export interface AgentWorkerDeps {
+  bus: EventBus;
+  llm: Llm;
+  sessions: SessionStore;
+  tools: ToolRegistry;
+  config: () => Config;
+  /** AGENT.md of the workspace: the system prompt, re-read each turn so edits apply at once. */
+  systemPromptFile: string;
+  log: Logger;
+}
+
+/** Inbound → the session's history → the LLM and its tools → Outbound. */
+export class AgentWorker implements Worker {
+  readonly name = 'agent';
+  private readonly abort = new AbortController();
+  private readonly handler = (event: InboundEvent) => this.handle(event);
+
+  constructor(private readonly deps: AgentWorkerDeps) {}
+
+  async start(): Promise<void> {
+    this.deps.bus.subscribe(InboundEvent, this.handler);
+  }
+
+  async stop(): Promise<void> {
+    this.deps.bus.unsubscribe(InboundEvent, this.handler);
+  }
+
+  /** Cancels LLM calls and retry waits that are running; their events stay pending for the next start. */
+  cancelInFlight(): void {
+    this.abort.abort();
+  }
+
+  private async handle(event: InboundEvent): Promise<void> {
+    const { bus, log } = this.deps;
+    const command = await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model });
+    if (command !== undefined) {
+      await this.reply(event, command);
+      return;
+    }
+    await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
+    try {
+      const reply = (await this.replayedReply(event)) ?? (await this.turn(event));
+      await this.reply(event, reply);
+    } catch (error) {
+      if (this.abort.signal.aborted) return;
+      const { max_turn_retries, retry_backoff_ms } = this.deps.config().agent;
+      const transient = error instanceof LlmError && error.transient;
+      if (transient && event.retryCount < max_turn_retries) {
+        const delay = retry_backoff_ms * 2 ** event.retryCount;
+        log.warn({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount + 1, delayMs: delay }, 'LLM turn failed; trying again');
+        if (!(await sleep(delay, this.abort.signal))) return;
+        await bus.republish({ ...event, retryCount: event.retryCount + 1 });
+        return;
+      }
+      log.error({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount }, 'LLM turn failed; telling the user');
+      await this.reply(event, userMessageFor(error), error instanceof LlmError ? 'llm' : 'internal');
+    } finally {
+      await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: false }));
+    }
+  }
+
+  private async turn(event: InboundEvent): Promise<string> {
+    const { llm, sessions, tools, config } = this.deps;
+    const window = await sessions.load(event.sessionId);
+    const result = await runTurn({
+      llm,
+      tools,
+      system: await this.systemPrompt(),
+      history: window.messages.map(({ ts: _ts, eventId: _id, ...message }) => message),
+      user: event.content,
+      maxRounds: config().llm.max_tool_rounds,
+      signal: this.abort.signal,
+    });
+    const ts = Date.now();
+    const turn: StoredMessage[] = [{ role: 'user', content: event.content, ts, eventId: event.id }, ...result.added.map((m) => ({ ...m, ts }))];
+    await sessions.appendTurn(event.sessionId, turn);
+    this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, tokens: result.tokens, rounds: result.added.length }, 'turn done');
+    return result.reply;
+  }
+
+  /** After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a new one. */
+  private async replayedReply(event: InboundEvent): Promise<string | undefined> {
+    const { messages } = await this.deps.sessions.load(event.sessionId);
+    const at = messages.findIndex((m) => m.eventId === event.id);
+    if (at < 0) return undefined;
+    const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
+    return typeof last?.content === 'string' ? last.content : undefined;
+  }
+
+  /** Publishes the answer (its id derives from the inbound's, so a replay cannot publish it twice), then acks the inbound. */
+  private async reply(event: InboundEvent, content: string, error?: string): Promise<void> {
+    await this.deps.bus.publish(
+      createEvent<OutboundEvent>({
+        id: `${event.id}:reply`,
+        type: 'outbound',
+        sessionId: event.sessionId,
+        source: event.source,
+        content,
+        inReplyTo: event.id,
+        ...(error ? { error } : {}),
+      }),
+    );
+    await this.deps.bus.ack(event.id);
+  }
+
+  private async systemPrompt(): Promise<string> {
+    try {
+      return (await readFile(this.deps.systemPromptFile, 'utf8')).trim() || DEFAULT_SYSTEM_PROMPT;
+    } catch {
+      return DEFAULT_SYSTEM_PROMPT;
+    }
+  }
+}
+
+function userMessageFor(error: unknown): string {
+  if (error instanceof LlmError) {
+    return error.transient
+      ? "Sorry, I couldn't reach my language model just now. Please try again in a minute."
+      : `Sorry, my language model refused the request (${error.message.replace(/^the LLM /, '')}). The bot's owner may need to fix its settings.`;
+  }
+  return 'Sorry, something went wrong on my side while answering. Please try again.';
+}
+
+/** Resolves true after `ms`, or false at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,52 @@
+import type { SessionStore } from './sessions.ts';
+
+export interface CommandInfo {
+  name: string;
+  description: string;
+}
+
+/** The slash commands the agent answers itself, without the LLM; channels advertise them (Telegram's menu). */
+export const COMMANDS: CommandInfo[] = [
+  { name: 'help', description: 'What I can do and the commands I know' },
+  { name: 'clear', description: 'Start a fresh conversation' },
+  { name: 'session', description: 'This conversation: id, message count, model' },
+];
+
+export interface CommandContext {
+  sessionId: string;
+  sessions: SessionStore;
+  model: string;
+}
+
+/** `/name` or `/name@botname` at the start of a message, and what follows. */
+export function parseCommand(text: string): { name: string; args: string } | undefined {
+  const match = /^\/([a-z0-9_]+)(?:@\S+)?(?:\s+([\s\S]*))?$/i.exec(text.trim());
+  return match ? { name: match[1]!.toLowerCase(), args: match[2]?.trim() ?? '' } : undefined;
+}
+
+export function isCommand(text: string): boolean {
+  const parsed = parseCommand(text);
+  return parsed !== undefined && COMMANDS.some((c) => c.name === parsed.name);
+}
+
+/** Answers a known command; undefined for anything else (an unknown /x goes to the model as text). */
+export async function runCommand(text: string, ctx: CommandContext): Promise<string | undefined> {
+  const parsed = parseCommand(text);
+  switch (parsed?.name) {
+    case 'help':
+      return [
+        "I'm your assistant: write to me in plain words. I remember this conversation and can read and write files in my workspace.",
+        '',
+        ...COMMANDS.map((c) => `/${c.name} — ${c.description}`),
+      ].join('\n');
+    case 'clear':
+      await ctx.sessions.reset(ctx.sessionId);
+      return 'Started a fresh conversation. What would you like to talk about?';
+    case 'session': {
+      const { count } = await ctx.sessions.load(ctx.sessionId);
+      return `Session: ${ctx.sessionId}\nMessages: ${count}\nModel: ${ctx.model}`;
+    }
+    default:
+      return undefined;
+  }
+}

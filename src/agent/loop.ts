@@ -1,0 +1,49 @@
+import type { ChatMessage, Llm } from './llm.ts';
+import type { ToolRegistry } from './tools/registry.ts';
+
+export interface TurnInput {
+  llm: Llm;
+  tools: ToolRegistry;
+  system: string;
+  history: ChatMessage[];
+  user: string;
+  maxRounds: number;
+  signal: AbortSignal;
+}
+
+export interface TurnResult {
+  /** What the turn adds after the user's message: tool calls, their results, the final answer. */
+  added: ChatMessage[];
+  reply: string;
+  tokens: number;
+}
+
+/** Chats with the model, running the tools it calls, until it answers in text or the rounds run out. */
+export async function runTurn(input: TurnInput): Promise<TurnResult> {
+  const { llm, tools, maxRounds, signal } = input;
+  const specs = tools.specs();
+  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...input.history, { role: 'user', content: input.user }];
+  const added: ChatMessage[] = [];
+  let tokens = 0;
+  for (let round = 0; round < maxRounds; round++) {
+    const answer = await llm.chat(messages, specs, signal);
+    tokens += (answer.usage?.promptTokens ?? 0) + (answer.usage?.completionTokens ?? 0);
+    const assistant: ChatMessage = answer.toolCalls.length > 0
+      ? { role: 'assistant', content: answer.content, tool_calls: answer.toolCalls }
+      : { role: 'assistant', content: answer.content ?? '' };
+    messages.push(assistant);
+    added.push(assistant);
+    if (answer.toolCalls.length === 0) {
+      const reply = answer.content?.trim() ? answer.content : '(the model returned an empty answer)';
+      return { added, reply, tokens };
+    }
+    for (const call of answer.toolCalls) {
+      const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal) };
+      messages.push(result);
+      added.push(result);
+    }
+  }
+  const reply = `I stopped after ${maxRounds} rounds of tool use without reaching an answer. Ask me to continue, or narrow the task.`;
+  added.push({ role: 'assistant', content: reply });
+  return { added, reply, tokens };
+}

@@ -1,0 +1,38 @@
+import type { EventSource, InboundEvent } from '../core/events.ts';
+import type { Worker } from '../core/worker.ts';
+
+/** Publishes an inbound event; resolves once it is durable (false: a duplicate, already handled). */
+export type Publish = (event: InboundEvent) => Promise<boolean>;
+
+export interface OutgoingChunk {
+  target: EventSource;
+  text: string;
+  /** Position of this chunk in its reply; the first one quotes the user's message in groups. */
+  index: number;
+  /** The outbound event it belongs to; with the index, a platform idempotency key (Discord's nonce). */
+  eventId: string;
+}
+
+export interface ChannelStatus {
+  state: 'connecting' | 'connected' | 'reconnecting' | 'stopped' | 'failed';
+  lastError?: string;
+}
+
+/**
+ * A chat platform. As a Worker it connects on `start` and turns the platform's messages into
+ * InboundEvents through the `Publish` it was built with; the delivery worker sends replies
+ * through `render` and `send`.
+ */
+export interface Channel extends Worker {
+  readonly name: string;
+  /** How often the typing indicator must be renewed to stay visible. */
+  readonly typingIntervalMs: number;
+  /** Stops taking new platform messages, keeps sending (graceful shutdown drains replies first). */
+  pause(): Promise<void>;
+  /** Splits and formats a reply into the messages this platform will show, in order. */
+  render(content: string): string[];
+  /** Sends one rendered chunk. Throws ChannelError (retryable or not) when the platform refuses. */
+  send(chunk: OutgoingChunk): Promise<void>;
+  sendTyping(target: EventSource): Promise<void>;
+  status(): ChannelStatus;
+}

@@ -1,0 +1,97 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.ts';
+import { configSchema, OPENAI_API_BASE, type Config } from './schema.ts';
+
+export const USER_CONFIG = 'config.user.yaml';
+export const RUNTIME_CONFIG = 'config.runtime.yaml';
+export const EXAMPLE_CONFIG = 'config.example.yaml';
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+type Plain = Record<string, unknown>;
+
+/** Reads config.user.yaml with config.runtime.yaml merged over it, validates it, fills secrets from the environment. */
+export function loadConfig(workspace: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const userPath = join(workspace, USER_CONFIG);
+  if (!existsSync(userPath)) {
+    throw new ConfigError(
+      `${userPath} does not exist: create it with \`cp ${join(workspace, EXAMPLE_CONFIG)} ${userPath}\` and edit it (or run \`npm start\` in a terminal to be asked)`,
+      userPath,
+    );
+  }
+  const user = readYaml(userPath);
+  const runtimePath = join(workspace, RUNTIME_CONFIG);
+  const runtime = existsSync(runtimePath) ? readYaml(runtimePath) : {};
+  const merged = deepMerge(user, runtime);
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.') || '(top level)';
+    const file = pathHas(runtime, issue.path) ? runtimePath : userPath;
+    throw new ConfigError(`${file}: ${key}: ${describeIssue(issue)}`, file, key);
+  }
+  return withSecretsFromEnv(parsed.data, env, userPath);
+}
+
+function readYaml(file: string): Plain {
+  const text = readFileSync(file, 'utf8');
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${file}: file is larger than 1 MB; is it the right file?`, file);
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const where = first.linePos?.[0] ? ` (line ${first.linePos[0].line}, column ${first.linePos[0].col})` : '';
+    throw new ConfigError(`${file}: invalid YAML${where}: ${first.message.split('\n')[0]}`, file);
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`${file}: expected a mapping of keys (llm:, channels:, ...) at the top level`, file);
+  }
+  return value as Plain;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  return issue.message;
+}
+
+function pathHas(value: unknown, path: PropertyKey[]): boolean {
+  let node = value;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || !(key in node)) return false;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return true;
+}
+
+export function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] = isPlain(current) && isPlain(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function isPlain(value: unknown): value is Plain {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function withSecretsFromEnv(config: Config, env: NodeJS.ProcessEnv, file: string): Config {
+  const { llm, channels } = config;
+  llm.api_key ||= env.OPENAI_API_KEY;
+  channels.telegram.bot_token ||= env.TELEGRAM_BOT_TOKEN;
+  channels.discord.bot_token ||= env.DISCORD_BOT_TOKEN;
+  if (!llm.api_key && llm.api_base === OPENAI_API_BASE) {
+    throw new ConfigError(`${file}: llm.api_key is missing: set it, or the OPENAI_API_KEY environment variable (or point llm.api_base at a server that needs no key)`, file, 'llm.api_key');
+  }
+  if (channels.telegram.enabled && !channels.telegram.bot_token) {
+    throw new ConfigError(`${file}: channels.telegram.bot_token is missing: set it, or TELEGRAM_BOT_TOKEN (from @BotFather), or set channels.telegram.enabled: false`, file, 'channels.telegram.bot_token');
+  }
+  if (channels.discord.enabled && !channels.discord.bot_token) {
+    throw new ConfigError(`${file}: channels.discord.bot_token is missing: set it, or DISCORD_BOT_TOKEN (Developer Portal → your app → Bot → Reset Token), or set channels.discord.enabled: false`, file, 'channels.discord.bot_token');
+  }
+  return config;
+}

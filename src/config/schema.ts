@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/** User ids arrive as numbers (Telegram) or snowflake strings (Discord); both are kept as strings. */
+const userIds = z.array(z.union([z.string().min(1), z.number().int()]).transform(String)).default([]);
+
+const telegram = z.strictObject({
+  enabled: z.boolean().default(false),
+  bot_token: z.string().optional(),
+  api_root: z.url().default('https://api.telegram.org'),
+  allowed_user_ids: userIds,
+});
+
+const discord = z.strictObject({
+  enabled: z.boolean().default(false),
+  bot_token: z.string().optional(),
+  api_base: z.url().default('https://discord.com/api'),
+  allowed_user_ids: userIds,
+});
+
+export const OPENAI_API_BASE = 'https://api.openai.com/v1';
+
+export const configSchema = z.strictObject({
+  llm: z
+    .strictObject({
+      model: z.string().min(1).default('gpt-4o-mini'),
+      api_base: z.url().default(OPENAI_API_BASE),
+      api_key: z.string().optional(),
+      timeout_s: z.number().positive().default(60),
+      max_retries: z.number().int().min(0).max(10).default(2),
+      max_context_messages: z.number().int().min(2).default(40),
+      max_tool_rounds: z.number().int().min(1).max(100).default(10),
+      temperature: z.number().min(0).max(2).optional(),
+    })
+    .prefault({}),
+  agent: z
+    .strictObject({
+      /** Turns that failed on a transient LLM error are tried again this many times. */
+      max_turn_retries: z.number().int().min(0).max(10).default(3),
+      retry_backoff_ms: z.number().int().min(0).default(1000),
+    })
+    .prefault({}),
+  channels: z
+    .strictObject({
+      telegram: telegram.prefault({}),
+      discord: discord.prefault({}),
+    })
+    .prefault({}),
+  tools: z
+    .strictObject({
+      bash: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          timeout_s: z.number().positive().default(30),
+          max_output_chars: z.number().int().positive().default(10_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  server: z
+    .strictObject({
+      /** How many sessions the agent works on at once. */
+      max_concurrency: z.number().int().min(1).default(256),
+      drain_timeout_s: z.number().positive().default(20),
+      /** fsync the journal on every write: survives power loss, at a cost in throughput. */
+      journal_fsync: z.boolean().default(false),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;

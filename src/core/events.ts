@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+
+/** Everything a channel needs to answer where a message came from. */
+export interface EventSource {
+  /** Channel name: 'telegram', 'discord', 'terminal'. */
+  channel: string;
+  chatId: string;
+  userId?: string;
+  /** The platform's id of the user's message, to reply to it. */
+  messageId?: string;
+  /** Telegram forum topic or Discord thread. */
+  threadId?: string;
+  /** 'private' chats get plain replies; in groups the reply quotes the user's message. */
+  chatType?: 'private' | 'group';
+}
+
+interface BaseEvent {
+  id: string;
+  /** ms since epoch */
+  createdAt: number;
+  sessionId: string;
+  source: EventSource;
+}
+
+export interface InboundEvent extends BaseEvent {
+  type: 'inbound';
+  content: string;
+  retryCount: number;
+}
+
+export interface OutboundEvent extends BaseEvent {
+  type: 'outbound';
+  content: string;
+  /** Set when the turn failed; `content` then holds the short message for the user. */
+  error?: string;
+  /** Id of the InboundEvent this answers. */
+  inReplyTo: string;
+}
+
+/** Not journaled: the agent is (or stopped) working on a session, so channels show "typing…". */
+export interface TypingEvent extends BaseEvent {
+  type: 'typing';
+  active: boolean;
+}
+
+/** The one typed map of events: `subscribe(InboundEvent, handler)` gives the handler an InboundEvent. */
+export interface EventMap {
+  inbound: InboundEvent;
+  outbound: OutboundEvent;
+  typing: TypingEvent;
+}
+export type EventType = keyof EventMap;
+export type AnyEvent = EventMap[EventType];
+
+export const InboundEvent = 'inbound' as const;
+export const OutboundEvent = 'outbound' as const;
+export const TypingEvent = 'typing' as const;
+
+/** Event types that survive a crash: written to the journal before publish resolves. */
+export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>(['inbound', 'outbound']);
+
+type Draft<E extends AnyEvent> = Omit<E, 'id' | 'createdAt'> & { id?: string; createdAt?: number };
+
+/** Fills in id and creation time. A platform-derived id makes re-delivery of one message idempotent. */
+export function createEvent<E extends AnyEvent>(draft: Draft<E>): E {
+  return { ...draft, id: draft.id ?? randomUUID(), createdAt: draft.createdAt ?? Date.now() } as E;
+}

@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TerminalChannel } from '../channels/terminal.ts';
+import { askForConfig } from '../config/first-run.ts';
+import { loadConfig, USER_CONFIG } from '../config/load.ts';
+import { prepareWorkspace } from '../config/workspace.ts';
+import { MybotError } from '../core/errors.ts';
+import { flushLog, log, registerSecret } from '../log.ts';
+import { App } from './app.ts';
+
+export interface RunOptions {
+  workspace: string;
+  chat: boolean;
+  interactive: boolean;
+  /** The one line printed when there is no config and nobody to ask. */
+  hint: string;
+}
+
+/** Loads the config, starts the app, tells pm2 it is ready, and stops gracefully on a signal. */
+export async function run(options: RunOptions): Promise<void> {
+  const { workspace, chat } = options;
+  let app: App | undefined;
+  try {
+    prepareWorkspace(workspace);
+    if (!existsSync(join(workspace, USER_CONFIG))) {
+      if (!options.interactive) return fatal(options.hint);
+      await askForConfig(join(workspace, USER_CONFIG));
+    }
+    const config = loadConfig(workspace);
+    for (const secret of [config.llm.api_key, config.channels.telegram.bot_token, config.channels.discord.bot_token]) registerSecret(secret);
+    if (chat) {
+      config.channels.telegram.enabled = false;
+      config.channels.discord.enabled = false;
+    }
+    app = await App.start({
+      workspace,
+      config,
+      log,
+      ephemeral: chat,
+      ...(chat ? { extraChannels: (publish) => [new TerminalChannel(publish, process.stdin, process.stdout, () => void shutdown('end of input'))] } : {}),
+    });
+  } catch (err) {
+    if (err instanceof MybotError) return fatal(`mybot: ${err.message}`);
+    log.fatal({ err }, 'mybot failed to start');
+    flushLog();
+    process.exit(1);
+  }
+  process.send?.('ready');
+
+  let stopping = false;
+  async function shutdown(reason: string): Promise<void> {
+    if (stopping) {
+      log.warn({ reason }, 'second signal: exiting now; unfinished work stays in the journal');
+      flushLog();
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ reason }, 'stopping: finishing replies in flight');
+    try {
+      await app?.stop();
+      log.info('stopped');
+    } catch (err) {
+      log.error({ err }, 'error while stopping');
+    }
+    flushLog();
+    process.exit(0);
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // pm2 on Windows, and pm2 with shutdown_with_message, asks this way instead of a signal
+  process.on('message', (message) => {
+    if (message === 'shutdown') void shutdown('pm2 shutdown message');
+  });
+}
+
+/** Says what to fix in one line, on stderr and in the log, and exits non-zero before anything connects. */
+function fatal(line: string): void {
+  process.stderr.write(`${line}\n`);
+  log.fatal(line);
+  flushLog();
+  process.exit(1);
+}
