@@ -1,0 +1,356 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  FakeGateway,
+  GatewayIntent,
+  guildCreatePayload,
+  messageIntentFilter,
+  readyPayload,
+  type FakeAttachment,
+  type FakeChannel,
+  type FakeMessage,
+  type FakeUser,
+  type GatewayWorld,
+  type IntentFilter,
+} from './discord-gateway.ts';
+import { FakeDiscordRest, type RestFault, type RestRequestRecord, type RestRouteMatch } from './discord-rest.ts';
+
+export interface UserSaysOptions {
+  channelId?: string;
+  userId?: string;
+  username?: string;
+  bot?: boolean;
+  /** Plain text; with `mentionBot` a `<@botId> ` is put in front unless the content already has it. */
+  content: string;
+  mentionBot?: boolean;
+  replyToMessageId?: string;
+  /** A reply pings the replied-to author (puts them in `mentions`) unless this is false. */
+  replyPing?: boolean;
+  attachments?: number;
+  mentionEveryone?: boolean;
+  type?: number;
+}
+
+export interface TypingCall {
+  channelId: string;
+  at: number;
+}
+
+export interface FakeDiscordOptions {
+  token?: string;
+  botId?: string;
+  botUsername?: string;
+  heartbeatIntervalMs?: number;
+  /** IDENTIFY with MESSAGE_CONTENT is closed with 4014, as when the intent is off in the developer portal. */
+  disallowMessageContent?: boolean;
+  disallowedIntents?: number;
+}
+
+export type { FakeAttachment, FakeChannel, FakeMessage, FakeMessageReference, FakeUser } from './discord-gateway.ts';
+export type { RestFault, RestRequestRecord, RestRouteMatch };
+
+export const ChannelType = { GUILD_TEXT: 0, DM: 1, PUBLIC_THREAD: 11, PRIVATE_THREAD: 12 } as const;
+const DISCORD_EPOCH = 1_420_070_400_000n;
+const MENTION = /<@!?(\d+)>/g;
+
+/** Polls `fn` every ~10 ms until it returns a truthy value; rejects after `timeoutMs` naming `what`. */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`, { cause: lastError });
+    }
+    await delay(10);
+  }
+}
+
+/** Increasing snowflake ids (timestamp << 22, bumped by one when two are minted in the same millisecond). */
+export class SnowflakeSource {
+  private last = 0n;
+
+  next(): string {
+    const now = (BigInt(Date.now()) - DISCORD_EPOCH) << 22n;
+    this.last = now > this.last ? now : this.last + 1n;
+    return this.last.toString();
+  }
+}
+
+interface ChannelRecord {
+  channel: FakeChannel;
+  messages: FakeMessage[];
+}
+
+/** A loopback Discord (REST under /api/v10 and the gateway at /gateway) for the real discord.js client. */
+export class FakeDiscord {
+  readonly token: string;
+  readonly botUser: FakeUser;
+  /** The default human: guild owner and author of `userSays` unless told otherwise. */
+  readonly user: FakeUser;
+  readonly guildId: string;
+  readonly textChannelId: string;
+  readonly typingCalls: TypingCall[] = [];
+  readonly gateway: FakeGateway;
+  readonly rest: FakeDiscordRest;
+
+  private readonly ids = new SnowflakeSource();
+  private readonly channels = new Map<string, ChannelRecord>();
+  private readonly users = new Map<string, FakeUser>();
+  private readonly created: FakeMessage[] = [];
+  private readonly joinedAt = new Date().toISOString();
+  private readonly messageFilter: IntentFilter;
+
+  private constructor(
+    private readonly server: Server,
+    opts: FakeDiscordOptions,
+  ) {
+    this.token = opts.token ?? 'fake-discord-bot-token';
+    this.botUser = this.userFor(opts.botId ?? this.ids.next(), opts.botUsername ?? 'mybot', true);
+    this.user = this.userFor(this.ids.next(), 'alice', false);
+    this.guildId = this.ids.next();
+    this.textChannelId = this.ids.next();
+    this.channels.set(this.textChannelId, {
+      channel: {
+        id: this.textChannelId, type: ChannelType.GUILD_TEXT, guild_id: this.guildId, name: 'general', position: 0,
+        permission_overwrites: [], parent_id: null, topic: null, nsfw: false, last_message_id: null, rate_limit_per_user: 0, flags: 0,
+      },
+      messages: [],
+    });
+    const disallowed = (opts.disallowedIntents ?? 0) | (opts.disallowMessageContent ? GatewayIntent.MESSAGE_CONTENT : 0);
+    this.gateway = new FakeGateway(
+      {
+        token: this.token,
+        readyPayload: (sessionId) => readyPayload(this.gatewayWorld(), sessionId),
+        guildCreatePayloads: () => [guildCreatePayload(this.gatewayWorld())],
+      },
+      { heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 41_250, disallowedIntents: disallowed },
+    );
+    this.messageFilter = messageIntentFilter(this.botUser.id);
+    this.rest = new FakeDiscordRest(this);
+  }
+
+  static async start(opts: FakeDiscordOptions = {}): Promise<FakeDiscord> {
+    const server = createServer();
+    const fake = new FakeDiscord(server, opts);
+    server.on('request', (req, res) => {
+      fake.rest.handle(req, res).catch(() => res.destroy());
+    });
+    server.on('upgrade', (req, socket, head: Buffer) => {
+      if (req.url?.startsWith('/gateway')) fake.gateway.handleUpgrade(req, socket, head);
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return fake;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Pass as `rest: { api }` to discord.js, which appends `/v10`. */
+  get apiBase(): string {
+    return `http://127.0.0.1:${this.port}/api`;
+  }
+
+  get gatewayUrl(): string {
+    return `ws://127.0.0.1:${this.port}/gateway`;
+  }
+
+  get requests(): RestRequestRecord[] {
+    return this.rest.requests;
+  }
+
+  get identifyCount(): number {
+    return this.gateway.identifies.length;
+  }
+
+  get resumeCount(): number {
+    return this.gateway.resumeCount;
+  }
+
+  get connections(): number {
+    return this.gateway.connections;
+  }
+
+  failNextRest(match: RestRouteMatch, n: number, fault: RestFault): void {
+    this.rest.failNext(match, n, fault);
+  }
+
+  dropSockets(): void {
+    this.gateway.dropSockets();
+  }
+
+  closeSockets(code: number, reason?: string): void {
+    this.gateway.closeSockets(code, reason);
+  }
+
+  sendReconnect(): void {
+    this.gateway.sendReconnect();
+  }
+
+  sendInvalidSession(resumable: boolean): void {
+    this.gateway.sendInvalidSession(resumable);
+  }
+
+  /** Creates a public thread under a guild text channel and announces it (THREAD_CREATE). */
+  addThread(parentId: string = this.textChannelId, name = 'thread'): FakeChannel {
+    const parent = this.channels.get(parentId)?.channel;
+    if (parent?.type !== ChannelType.GUILD_TEXT) throw new Error(`FakeDiscord.addThread: ${parentId} is not a guild text channel`);
+    const now = new Date().toISOString();
+    const thread: FakeChannel = {
+      id: this.ids.next(), type: ChannelType.PUBLIC_THREAD, guild_id: this.guildId, parent_id: parentId, name,
+      owner_id: this.user.id, last_message_id: null, rate_limit_per_user: 0, flags: 0, message_count: 0,
+      member_count: 1, total_message_sent: 0,
+      thread_metadata: { archived: false, auto_archive_duration: 1440, archive_timestamp: now, locked: false, create_timestamp: now },
+    };
+    this.channels.set(thread.id, { channel: thread, messages: [] });
+    this.gateway.dispatch('THREAD_CREATE', { ...thread, newly_created: true }, (intents, d) => (intents & GatewayIntent.GUILDS ? d : null));
+    return thread;
+  }
+
+  /** The DM channel between the bot and `userId`, created on first use (Discord sends no CHANNEL_CREATE for it). */
+  dmChannelFor(userId: string, username?: string): FakeChannel {
+    const existing = [...this.channels.values()].find((r) => r.channel.type === ChannelType.DM && r.channel.recipients?.[0]?.id === userId);
+    if (existing) return existing.channel;
+    const dm: FakeChannel = { id: this.ids.next(), type: ChannelType.DM, last_message_id: null, flags: 0, recipients: [this.userFor(userId, username)] };
+    this.channels.set(dm.id, { channel: dm, messages: [] });
+    return dm;
+  }
+
+  channel(id: string): FakeChannel | undefined {
+    return this.channels.get(id)?.channel;
+  }
+
+  /** Every message stored in a channel, oldest first. */
+  messages(channelId: string): FakeMessage[] {
+    return [...(this.channels.get(channelId)?.messages ?? [])];
+  }
+
+  /** Messages the bot created through REST, in order (a nonce-collapsed retry is not a second one). */
+  sentMessages(channelId?: string): FakeMessage[] {
+    return this.created.filter((m) => channelId === undefined || m.channel_id === channelId);
+  }
+
+  /** Injects a message from a user: stored for GET and dispatched as MESSAGE_CREATE. */
+  userSays(opts: UserSaysOptions): FakeMessage {
+    const channel = this.channel(opts.channelId ?? this.textChannelId);
+    if (!channel) throw new Error(`FakeDiscord.userSays: unknown channel ${opts.channelId}`);
+    const defaultAuthor = channel.type === ChannelType.DM ? channel.recipients?.[0] : this.user;
+    const author = this.userFor(opts.userId ?? defaultAuthor?.id ?? this.user.id, opts.username, opts.bot);
+    const mentionToken = `<@${this.botUser.id}>`;
+    const hasMention = opts.content.includes(mentionToken) || opts.content.includes(`<@!${this.botUser.id}>`);
+    const content = opts.mentionBot && !hasMention ? `${mentionToken} ${opts.content}` : opts.content;
+    const mentions = this.mentionsIn(content);
+    let reference: Partial<FakeMessage> = {};
+    if (opts.replyToMessageId) {
+      const target = this.messages(channel.id).find((m) => m.id === opts.replyToMessageId);
+      if (!target) throw new Error(`FakeDiscord.userSays: no message ${opts.replyToMessageId} in channel ${channel.id}`);
+      if (opts.replyPing !== false && !mentions.some((u) => u.id === target.author.id)) mentions.push(target.author);
+      reference = this.replyFields(channel, target);
+    }
+    const message = this.composeMessage(channel, author, {
+      content, mentions, mention_everyone: opts.mentionEveryone ?? false,
+      attachments: Array.from({ length: opts.attachments ?? 0 }, (_, i) => this.fakeAttachment(channel.id, i)),
+      type: opts.type ?? (opts.replyToMessageId ? 19 : 0), ...reference,
+    });
+    this.postMessage(message);
+    return message;
+  }
+
+  async close(): Promise<void> {
+    await this.gateway.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- world primitives used by the REST half ----
+
+  nextId(): string {
+    return this.ids.next();
+  }
+
+  userFor(id: string, username?: string, bot?: boolean): FakeUser {
+    let user = this.users.get(id);
+    if (!user) {
+      user = { id, username: username ?? `user${id.slice(-4)}`, global_name: null, discriminator: '0', avatar: null };
+      this.users.set(id, user);
+    } else if (username) user.username = username;
+    if (bot) user.bot = true;
+    return user;
+  }
+
+  /** Users named by `<@id>` in `content` that this world knows, in order, once each. */
+  mentionsIn(content: string): FakeUser[] {
+    const ids = new Set([...content.matchAll(MENTION)].map((m) => m[1] ?? ''));
+    return [...ids].flatMap((id) => this.users.get(id) ?? []);
+  }
+
+  replyFields(channel: FakeChannel, target: FakeMessage): Partial<FakeMessage> {
+    const { referenced_message: _nested, allowed_mentions: _annotation, ...referenced } = target;
+    return {
+      message_reference: { type: 0, message_id: target.id, channel_id: channel.id, ...(channel.guild_id ? { guild_id: channel.guild_id } : {}) },
+      referenced_message: referenced,
+    };
+  }
+
+  composeMessage(channel: FakeChannel, author: FakeUser, fields: Partial<FakeMessage>): FakeMessage {
+    const guild = channel.guild_id ? { guild_id: channel.guild_id, member: this.memberPayload() } : {};
+    return {
+      id: this.ids.next(), channel_id: channel.id, ...guild, author, content: '', timestamp: new Date().toISOString(),
+      edited_timestamp: null, tts: false, mention_everyone: false, mentions: [], mention_roles: [], attachments: [],
+      embeds: [], components: [], pinned: false, type: 0, flags: 0, channel_type: channel.type, ...fields,
+    };
+  }
+
+  /** Stores a new message in its channel and dispatches MESSAGE_CREATE; bot messages are also `sentMessages`. */
+  postMessage(message: FakeMessage): void {
+    const record = this.channels.get(message.channel_id);
+    if (!record) throw new Error(`FakeDiscord: unknown channel ${message.channel_id}`);
+    record.messages.push(message);
+    record.channel.last_message_id = message.id;
+    const thread = record.channel;
+    if (thread.type === ChannelType.PUBLIC_THREAD || thread.type === ChannelType.PRIVATE_THREAD) {
+      thread['message_count'] = Number(thread['message_count'] ?? 0) + 1;
+      thread['total_message_sent'] = Number(thread['total_message_sent'] ?? 0) + 1;
+    }
+    if (message.author.id === this.botUser.id) this.created.push(message);
+    this.gateway.dispatch('MESSAGE_CREATE', message, this.messageFilter);
+  }
+
+  announceEdit(message: FakeMessage): void {
+    this.gateway.dispatch('MESSAGE_UPDATE', message, this.messageFilter);
+  }
+
+  recordTyping(channelId: string): void {
+    this.typingCalls.push({ channelId, at: Date.now() });
+  }
+
+  private fakeAttachment(channelId: string, index: number): FakeAttachment {
+    const id = this.ids.next();
+    const url = `http://127.0.0.1:${this.port}/attachments/${channelId}/${id}/image-${index + 1}.png`;
+    return { id, filename: `image-${index + 1}.png`, size: 1024, url, proxy_url: url, content_type: 'image/png' };
+  }
+
+  private memberPayload(): Record<string, unknown> {
+    return { roles: [], joined_at: this.joinedAt, deaf: false, mute: false, flags: 0, nick: null, avatar: null, premium_since: null, pending: false };
+  }
+
+  private gatewayWorld(): GatewayWorld {
+    return {
+      botUser: this.botUser, gatewayUrl: this.gatewayUrl, guildId: this.guildId, ownerId: this.user.id,
+      systemChannelId: this.textChannelId, joinedAt: this.joinedAt, botMember: this.memberPayload(),
+      channels: [...this.channels.values()].map((r) => r.channel).filter((c) => c.guild_id === this.guildId),
+    };
+  }
+}

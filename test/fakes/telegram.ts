@@ -1,0 +1,441 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { BadText, detectEntities, parseMessageText, type TelegramEntity } from './telegram-html.ts';
+
+export type { TelegramEntity } from './telegram-html.ts';
+
+export type ChatType = 'private' | 'group' | 'supergroup';
+export type FakeUser = { id: number; is_bot: boolean; first_name: string; username?: string };
+export type FakeChat = { id: number; type: ChatType; title?: string; first_name?: string; username?: string; is_forum?: true };
+export type FakeMessage = {
+  message_id: number; date: number; chat: FakeChat; from: FakeUser; edit_date?: number;
+  text?: string; entities?: TelegramEntity[]; caption?: string; caption_entities?: TelegramEntity[];
+  photo?: Array<{ file_id: string; file_unique_id: string; width: number; height: number; file_size: number }>;
+  sticker?: Record<string, unknown>;
+  reply_to_message?: FakeMessage; message_thread_id?: number; is_topic_message?: true;
+};
+export type FakeUpdate = { update_id: number; message?: FakeMessage; edited_message?: FakeMessage; [kind: string]: unknown };
+export type TelegramFault =
+  | { kind: '429'; retryAfter: number }
+  | { kind: '500' }
+  | { kind: 'drop'; afterEffect?: boolean } // afterEffect: perform the call, then drop (the client can't tell)
+  | { kind: 'parse-entities' }
+  | { kind: 'conflict' };
+export type RecordedRequest = { method: string; params: Record<string, unknown>; at: number; status?: number };
+export type ChatAction = { chatId: number; action: string; threadId?: number; at: number };
+export type Edit = { chatId: number; messageId: number; text: string; at: number };
+export type UserSaysOptions = {
+  chatId?: number; chatType?: ChatType; isForum?: boolean; threadId?: number;
+  userId?: number; firstName?: string; username?: string; isBot?: boolean;
+  /** text defaults to 'hello'; entities default to the /command and @mentions Telegram detects. */
+  text?: string; entities?: TelegramEntity[]; replyToMessage?: FakeMessage;
+  /** Prepends "@<botUsername> " to the text (or caption). */
+  mention?: boolean;
+  /** Media carry an optional caption instead of text. */
+  photo?: boolean; sticker?: boolean; caption?: string;
+  /** edited: an edited_message update (give messageId to edit an earlier one). */
+  edited?: boolean; messageId?: number;
+};
+
+const DEFAULT_USER_ID = 4242;
+const DEFAULT_GROUP_ID = -4_000_000_001;
+const DEFAULT_SUPERGROUP_ID = -1_001_000_000_001;
+// Telegram's default when allowed_updates is empty: everything but these.
+const OPT_IN_UPDATES = ['chat_member', 'message_reaction', 'message_reaction_count'];
+const BOT_CAPABILITIES = { can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false };
+const CONFLICT = 'Conflict: terminated by other getUpdates request';
+const NOT_MODIFIED =
+  'message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
+
+class ApiError extends Error {
+  constructor(readonly code: number, readonly description: string, readonly parameters?: { retry_after: number }) {
+    super(description);
+  }
+  body(): unknown {
+    const { code: error_code, description, parameters } = this;
+    return { ok: false, error_code, description, ...(parameters ? { parameters } : {}) };
+  }
+}
+
+const badRequest = (what: string): ApiError => new ApiError(400, `Bad Request: ${what}`);
+const tooMany = (s: number): ApiError => new ApiError(429, `Too Many Requests: retry after ${s}`, { retry_after: s });
+const now = (): number => Math.floor(Date.now() / 1000);
+const key = (chatId: number, messageId: number): string => `${chatId}:${messageId}`;
+const fileIds = (id: string): { file_id: string; file_unique_id: string } => ({ file_id: id, file_unique_id: `u${id}` });
+const withoutReply = ({ reply_to_message: _, ...m }: FakeMessage): FakeMessage => m;
+
+// Form and query values arrive as strings; Telegram accepts JSON-serialized objects there.
+function num(v: unknown): number | undefined {
+  const n = v === undefined || v === null || v === '' ? NaN : Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+function json<T>(v: unknown): T | undefined {
+  if (typeof v !== 'string') return (v ?? undefined) as T | undefined;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function faultError(fault: Exclude<TelegramFault, { kind: 'drop' }>): ApiError {
+  if (fault.kind === '429') return tooMany(fault.retryAfter);
+  if (fault.kind === '500') return new ApiError(500, 'Internal Server Error');
+  if (fault.kind === 'conflict') return new ApiError(409, CONFLICT);
+  return badRequest(`can't parse entities: Unsupported start tag "fault" at byte offset 0`);
+}
+
+async function readParams(req: IncomingMessage, url: URL): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  const query = Object.fromEntries(url.searchParams);
+  const type = req.headers['content-type'] ?? '';
+  if (raw === '') return query;
+  if (type.includes('application/json')) {
+    const body = json<unknown>(raw);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('invalid JSON body');
+    return { ...query, ...(body as Record<string, unknown>) };
+  }
+  if (type.includes('application/x-www-form-urlencoded')) return { ...query, ...Object.fromEntries(new URLSearchParams(raw)) };
+  return query; // multipart uploads are not parsed
+}
+
+type Poll = { offset: number; limit: number; finish: (updates: FakeUpdate[] | ApiError) => void };
+
+/** Polls fn every 10 ms until it returns something other than undefined/false; rejects at the deadline. */
+export async function waitFor<T>(fn: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = fn();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() >= deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A Telegram Bot API server on 127.0.0.1 for grammY (`client.apiRoot`), with injected traffic and faults. */
+export class FakeTelegram {
+  readonly requests: RecordedRequest[] = [];
+  readonly edits: Edit[] = [];
+  readonly chatActions: ChatAction[] = [];
+  /** The highest offset a getUpdates call confirmed: every update below it is gone for good. */
+  confirmedOffset = 0;
+  apiRoot = '';
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly sent: FakeMessage[] = [];
+  private readonly messages = new Map<string, FakeMessage>();
+  private readonly chats = new Map<number, FakeChat>();
+  private readonly lastMessageId = new Map<number, number>();
+  private readonly polls = new Set<Poll>();
+  private readonly faults = new Map<string, TelegramFault[]>();
+  private readonly commands = new Map<string, unknown>();
+  private readonly groupSends = new Map<number, number[]>();
+  private groupLimit: number | undefined;
+  private queue: FakeUpdate[] = [];
+  private allowedUpdates: string[] = [];
+  private nextUpdateId = 100_000_001;
+
+  private constructor(
+    readonly token: string,
+    readonly bot: FakeUser & { username: string },
+  ) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  static async start(opts: { token?: string; botUsername?: string; botId?: number } = {}): Promise<FakeTelegram> {
+    const botId = opts.botId ?? num(opts.token?.split(':')[0]) ?? 7_000_000_001;
+    const token = opts.token ?? `${botId}:AAFakeTelegramTokenForTests`;
+    const username = opts.botUsername ?? 'mybot_test_bot';
+    const fake = new FakeTelegram(token, { id: botId, is_bot: true, first_name: 'mybot', username });
+    await new Promise<void>((resolve, reject) => {
+      fake.server.once('error', reject);
+      fake.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    fake.apiRoot = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+    return fake;
+  }
+
+  /** Destroys every connection (held long polls included) and stops listening. */
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    for (const poll of this.polls) poll.finish([]);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** getUpdates requests currently held open. */
+  get heldPolls(): number {
+    return this.polls.size;
+  }
+
+  /** Updates not yet confirmed by the bot. */
+  get pendingUpdates(): FakeUpdate[] {
+    return [...this.queue];
+  }
+
+  /** The next n calls of method (case-insensitive, '*' for any) answer with fault instead. */
+  failNext(method: string, n: number, fault: TelegramFault): void {
+    const list = this.faults.get(method.toLowerCase()) ?? [];
+    for (let i = 0; i < n; i++) list.push(fault);
+    this.faults.set(method.toLowerCase(), list);
+  }
+
+  /** Group chats accept at most perMinute sendMessage calls per rolling minute, then 429; undefined lifts it. */
+  limitGroupSends(perMinute: number | undefined): void {
+    this.groupLimit = perMinute;
+  }
+
+  botMessages(chatId?: number): FakeMessage[] {
+    return this.sent.filter((m) => chatId === undefined || m.chat.id === chatId);
+  }
+
+  /** Queues an update (update_id assigned unless given) and wakes held long polls. */
+  sendUpdate(partial: Partial<FakeUpdate>): FakeUpdate {
+    const update: FakeUpdate = { ...partial, update_id: partial.update_id ?? this.nextUpdateId };
+    this.nextUpdateId = Math.max(this.nextUpdateId, update.update_id + 1);
+    for (const msg of [update.message, update.edited_message]) if (msg) this.remember(msg);
+    this.queue.push(update);
+    for (const poll of this.polls) {
+      const ready = this.deliverable(poll.offset, poll.limit);
+      if (ready.length > 0) poll.finish(ready);
+    }
+    return update;
+  }
+
+  /** Injects a realistic message (or edit) from a user and returns it, e.g. to reply to it. */
+  userSays(o: UserSaysOptions = {}): FakeMessage {
+    const type = o.chatType ?? (o.chatId !== undefined && o.chatId < 0 ? 'supergroup' : 'private');
+    const userId = o.userId ?? (type === 'private' ? o.chatId : undefined) ?? DEFAULT_USER_ID;
+    const firstName = o.firstName ?? 'Alice';
+    const username = o.username ?? firstName.toLowerCase();
+    const from: FakeUser = { id: userId, is_bot: o.isBot ?? false, first_name: firstName, username };
+    const chatId = type === 'private' ? userId : (o.chatId ?? (type === 'group' ? DEFAULT_GROUP_ID : DEFAULT_SUPERGROUP_ID));
+    const known = this.chats.get(chatId);
+    const chat: FakeChat =
+      type === 'private'
+        ? { id: chatId, type, first_name: firstName, username }
+        : { id: chatId, type, title: known?.title ?? 'Test Group', ...((o.isForum ?? known?.is_forum) ? { is_forum: true } : {}) };
+    const messageId = o.messageId ?? this.nextMessageId(chatId);
+    const previous = this.messages.get(key(chatId, messageId));
+    const prefix = o.mention ? `@${this.bot.username} ` : '';
+    const msg: FakeMessage = { message_id: messageId, date: previous?.date ?? now(), chat, from };
+    if (o.edited) msg.edit_date = now();
+    if (o.photo || o.sticker) {
+      // Media carry a caption, not text; a mention goes there.
+      if (o.caption !== undefined || o.mention) msg.caption = `${prefix}${o.caption ?? ''}`.trimEnd();
+      const entities = msg.caption === undefined ? [] : detectEntities(msg.caption);
+      if (entities.length > 0) msg.caption_entities = entities;
+    } else {
+      msg.text = `${prefix}${o.text ?? 'hello'}`;
+      const entities = o.entities ?? detectEntities(msg.text);
+      if (entities.length > 0) msg.entities = entities;
+    }
+    if (o.photo) msg.photo = [90, 1280].map((w, i) => ({ ...fileIds(`photo-${messageId}-${i}`), width: w, height: (w * 3) / 4, file_size: w * 100 }));
+    if (o.sticker) {
+      msg.sticker = { ...fileIds(`sticker-${messageId}`), type: 'regular', width: 512, height: 512, is_animated: false, is_video: false, emoji: '👍' };
+    }
+    if (o.replyToMessage) msg.reply_to_message = withoutReply(o.replyToMessage);
+    if (o.threadId !== undefined) {
+      msg.message_thread_id = o.threadId;
+      if (chat.is_forum) msg.is_topic_message = true;
+    }
+    this.sendUpdate(o.edited ? { edited_message: msg } : { message: msg });
+    return msg;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const route = /^\/bot([^/]+)\/(?:test\/)?([^/]+)$/.exec(url.pathname);
+    const rec: RecordedRequest = { method: route?.[2] ?? url.pathname, params: {}, at: Date.now() };
+    this.requests.push(rec);
+    const reply = (status: number, body: unknown): void => {
+      rec.status = status;
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      rec.params = await readParams(req, url);
+      if (!route) throw new ApiError(404, 'Not Found');
+      if (decodeURIComponent(route[1] as string) !== this.token) throw new ApiError(401, 'Unauthorized');
+      const method = rec.method.toLowerCase(); // Bot API method names are case-insensitive
+      const fault = this.takeFault(method);
+      if (fault?.kind === 'drop' && !fault.afterEffect) return this.drop(req, rec);
+      if (fault && fault.kind !== 'drop') throw faultError(fault);
+      const result = await this.call(method, rec.params, res);
+      if (fault) return this.drop(req, rec);
+      reply(200, { ok: true, result });
+    } catch (err) {
+      if (err instanceof ApiError) reply(err.code, err.body());
+      else reply(500, { ok: false, error_code: 500, description: `Internal Server Error: ${String(err)}` });
+    }
+  }
+
+  private drop(req: IncomingMessage, rec: RecordedRequest): void {
+    rec.status = 0;
+    req.socket.destroy();
+  }
+
+  private takeFault(method: string): TelegramFault | undefined {
+    return this.faults.get(method)?.shift() ?? this.faults.get('*')?.shift();
+  }
+
+  private call(method: string, p: Record<string, unknown>, res: ServerResponse): unknown {
+    switch (method) {
+      case 'getme':
+        return { ...this.bot, ...BOT_CAPABILITIES };
+      case 'deletewebhook':
+        if (json<boolean>(p.drop_pending_updates) === true) this.queue = [];
+        return true;
+      case 'getupdates':
+        return this.getUpdates(p, res);
+      case 'sendmessage':
+        return this.sendMessage(p);
+      case 'sendchataction': {
+        const chat = this.chatOf(p.chat_id);
+        const threadId = num(p.message_thread_id);
+        const action: ChatAction = { chatId: chat.id, action: str(p.action) ?? '', at: Date.now() };
+        this.chatActions.push(threadId === undefined ? action : { ...action, threadId });
+        return true;
+      }
+      case 'editmessagetext':
+        return this.editMessageText(p);
+      case 'deletemessage': {
+        const chat = this.chatOf(p.chat_id);
+        if (!this.messages.delete(key(chat.id, num(p.message_id) ?? 0))) throw badRequest('message to delete not found');
+        return true;
+      }
+      case 'setmycommands':
+        this.commands.set(this.commandsKey(p), json(p.commands) ?? []);
+        return true;
+      case 'getmycommands':
+        return this.commands.get(this.commandsKey(p)) ?? [];
+      default:
+        throw new ApiError(404, 'Not Found: method not found');
+    }
+  }
+
+  private getUpdates(p: Record<string, unknown>, res: ServerResponse): FakeUpdate[] | Promise<FakeUpdate[]> {
+    const offset = num(p.offset) ?? 0;
+    const limit = Math.min(100, Math.max(1, num(p.limit) ?? 100));
+    const timeout = num(p.timeout) ?? 0;
+    const allowed = json<string[]>(p.allowed_updates);
+    if (Array.isArray(allowed)) this.allowedUpdates = allowed; // omitted: Telegram keeps the last setting
+    if (offset > 0) {
+      this.queue = this.queue.filter((u) => u.update_id >= offset);
+      this.confirmedOffset = Math.max(this.confirmedOffset, offset);
+    } else if (offset < 0) this.queue = this.queue.slice(offset);
+    // Telegram answers a held request with 409 when another getUpdates arrives.
+    for (const poll of this.polls) poll.finish(new ApiError(409, CONFLICT));
+    const ready = this.deliverable(offset, limit);
+    if (ready.length > 0 || timeout <= 0) return ready;
+    return new Promise((resolve, reject) => {
+      const finish = (result: FakeUpdate[] | ApiError): void => {
+        clearTimeout(timer);
+        this.polls.delete(poll);
+        if (result instanceof ApiError) reject(result);
+        else resolve(result);
+      };
+      const poll: Poll = { offset, limit, finish };
+      const timer = setTimeout(() => poll.finish([]), timeout * 1000);
+      res.on('close', () => poll.finish([])); // the client gave up (abort, bot.stop)
+      this.polls.add(poll);
+    });
+  }
+
+  private deliverable(offset: number, limit: number): FakeUpdate[] {
+    const wanted = (u: FakeUpdate): boolean => {
+      const kind = Object.keys(u).find((k) => k !== 'update_id') ?? '';
+      return this.allowedUpdates.length > 0 ? this.allowedUpdates.includes(kind) : !OPT_IN_UPDATES.includes(kind);
+    };
+    return this.queue.filter((u) => u.update_id >= offset && wanted(u)).slice(0, limit);
+  }
+
+  private sendMessage(p: Record<string, unknown>): FakeMessage {
+    const chat = this.chatOf(p.chat_id);
+    const { text, entities } = this.parseText(p);
+    const replyParams = json<{ message_id?: unknown; allow_sending_without_reply?: unknown }>(p.reply_parameters);
+    const replyId = num(replyParams?.message_id) ?? num(p.reply_to_message_id);
+    const replyTo = replyId === undefined ? undefined : this.messages.get(key(chat.id, replyId));
+    const allowWithout = json<boolean>(replyParams?.allow_sending_without_reply ?? p.allow_sending_without_reply) === true;
+    if (replyId !== undefined && !replyTo && !allowWithout) throw badRequest('message to be replied not found');
+    this.checkGroupLimit(chat);
+    const msg: FakeMessage = { message_id: this.nextMessageId(chat.id), date: now(), chat, from: this.bot, text };
+    if (entities.length > 0) msg.entities = entities;
+    if (replyTo) msg.reply_to_message = withoutReply(replyTo);
+    const threadId = num(p.message_thread_id) ?? replyTo?.message_thread_id;
+    if (threadId !== undefined) {
+      msg.message_thread_id = threadId;
+      if (chat.is_forum) msg.is_topic_message = true;
+    }
+    this.remember(msg);
+    this.sent.push(msg);
+    return msg;
+  }
+
+  private editMessageText(p: Record<string, unknown>): FakeMessage | true {
+    if (p.inline_message_id !== undefined) return true;
+    const chat = this.chatOf(p.chat_id);
+    const messageId = num(p.message_id) ?? 0;
+    const msg = this.messages.get(key(chat.id, messageId));
+    if (!msg) throw badRequest('message to edit not found');
+    if (msg.from.id !== this.bot.id) throw badRequest("message can't be edited");
+    const { text, entities } = this.parseText(p);
+    if (text === msg.text && JSON.stringify(entities) === JSON.stringify(msg.entities ?? [])) {
+      throw badRequest(NOT_MODIFIED);
+    }
+    // The stored message (also in botMessages) shows the latest text; `edits` keeps the history.
+    msg.text = text;
+    if (entities.length > 0) msg.entities = entities;
+    else delete msg.entities;
+    msg.edit_date = now();
+    this.edits.push({ chatId: chat.id, messageId, text, at: Date.now() });
+    return msg;
+  }
+
+  private parseText(p: Record<string, unknown>): { text: string; entities: TelegramEntity[] } {
+    try {
+      return parseMessageText(str(p.text) ?? '', str(p.parse_mode), json<TelegramEntity[]>(p.entities));
+    } catch (err) {
+      throw err instanceof BadText ? badRequest(err.message) : err;
+    }
+  }
+
+  private chatOf(chatId: unknown): FakeChat {
+    const id = num(chatId);
+    if (id === undefined) throw badRequest('chat_id is empty');
+    // Strict on purpose: a bot can only reach chats it has heard from (catches from.id vs chat.id mix-ups).
+    const chat = this.chats.get(id);
+    if (!chat) throw badRequest('chat not found');
+    return chat;
+  }
+
+  private checkGroupLimit(chat: FakeChat): void {
+    if (this.groupLimit === undefined || chat.type === 'private') return;
+    const t = Date.now();
+    const recent = (this.groupSends.get(chat.id) ?? []).filter((s) => t - s < 60_000);
+    this.groupSends.set(chat.id, recent);
+    if (recent.length >= this.groupLimit) throw tooMany(Math.max(1, Math.ceil(((recent[0] ?? t) + 60_000 - t) / 1000)));
+    recent.push(t);
+  }
+
+  private commandsKey(p: Record<string, unknown>): string {
+    return `${json<{ type?: string }>(p.scope)?.type ?? 'default'}:${str(p.language_code) ?? ''}`;
+  }
+
+  private remember(msg: FakeMessage): void {
+    this.chats.set(msg.chat.id, msg.chat);
+    this.messages.set(key(msg.chat.id, msg.message_id), msg);
+    this.lastMessageId.set(msg.chat.id, Math.max(this.lastMessageId.get(msg.chat.id) ?? 0, msg.message_id));
+  }
+
+  private nextMessageId(chatId: number): number {
+    return (this.lastMessageId.get(chatId) ?? 0) + 1;
+  }
+}
