@@ -29,7 +29,8 @@ export function loadConfig(workspace: string, env: NodeJS.ProcessEnv = process.e
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path.join('.') || '(top level)';
-    const file = pathHas(runtime, issue.path) ? runtimePath : userPath;
+    const offending = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+    const file = offending.length > 0 && pathHas(runtime, offending) ? runtimePath : userPath;
     throw new ConfigError(`${file}: ${key}: ${describeIssue(issue)}`, file, key);
   }
   return withSecretsFromEnv(parsed.data, env, userPath);

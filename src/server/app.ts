@@ -50,7 +50,7 @@ export class App {
     const agent = new AgentWorker({ bus, llm: new OpenAiLlm(() => current().llm), sessions, tools, config: current, systemPromptFile: paths.agentPrompt, log });
     const publish: Publish = (event) => bus.publish(event);
     const channels = new Map<string, Channel>();
-    for (const channel of [...createPlatformChannels(config, publish, log), ...(options.extraChannels?.(publish) ?? [])]) channels.set(channel.name, channel);
+    for (const channel of [...createPlatformChannels(current, publish, log), ...(options.extraChannels?.(publish) ?? [])]) channels.set(channel.name, channel);
 
     const supervisor = new Supervisor(log);
     const app = new App(bus, journal, supervisor, channels, agent, options);

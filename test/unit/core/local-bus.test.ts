@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InboundEvent, OutboundEvent } from '../../../src/core/events.ts';
+import { Journal } from '../../../src/core/journal.ts';
+import { LocalBus } from '../../../src/core/local-bus.ts';
+import { inbound, outbound } from '../../helpers/events.ts';
+import { memoryLogger } from '../../helpers/log.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('LocalBus', () => {
+  it('handles the events of one session in order, one at a time', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const seen: string[] = [];
+    let running = 0;
+    let overlap = false;
+    bus.subscribe(InboundEvent, async (e) => {
+      running++;
+      if (running > 1) overlap = true;
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      seen.push(e.content);
+      running--;
+    });
+    await bus.run();
+    for (let i = 0; i < 20; i++) await bus.publish(inbound('s1', String(i)));
+    await waitFor(() => seen.length === 20, 5000, '20 events');
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+    expect(overlap).toBe(false);
+  });
+
+  it('runs different sessions concurrently, up to the limit', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger, maxConcurrency: 3 });
+    const gate = deferred();
+    let running = 0;
+    let peak = 0;
+    bus.subscribe(InboundEvent, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await gate.promise;
+      running--;
+    });
+    await bus.run();
+    for (let i = 0; i < 5; i++) await bus.publish(inbound(`s${i}`, 'x'));
+    await waitFor(() => running === 3, 2000, 'three sessions running');
+    expect(bus.stats().queued).toBe(2);
+    gate.resolve();
+    await waitFor(() => running === 0 && bus.stats().queued === 0, 2000, 'all sessions done');
+    expect(peak).toBe(3);
+  });
+
+  it('isolates a handler that throws or rejects: others still run, the queue goes on, the error is logged with the event id', async () => {
+    const { logger, lines } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const good: string[] = [];
+    bus.subscribe(InboundEvent, () => {
+      throw new Error('sync boom');
+    });
+    bus.subscribe(InboundEvent, async () => {
+      throw new Error('async boom');
+    });
+    bus.subscribe(InboundEvent, (e) => void good.push(e.content));
+    await bus.run();
+    const first = inbound('s', 'a');
+    await bus.publish(first);
+    await bus.publish(inbound('s', 'b'));
+    await waitFor(() => good.length === 2, 2000, 'both events');
+    expect(good).toEqual(['a', 'b']);
+    const failures = lines.filter((l) => l.msg === 'event handler failed');
+    expect(failures).toHaveLength(4);
+    expect(failures[0]).toMatchObject({ eventId: first.id, sessionId: 's' });
+  });
+
+  it('stops calling a handler after unsubscribe', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const a: string[] = [];
+    const b: string[] = [];
+    const handlerA = (e: InboundEvent) => void a.push(e.content);
+    bus.subscribe(InboundEvent, handlerA);
+    bus.subscribe(InboundEvent, (e) => void b.push(e.content));
+    await bus.run();
+    await bus.publish(inbound('s', '1'));
+    await waitFor(() => b.length === 1);
+    bus.unsubscribe(InboundEvent, handlerA);
+    await bus.publish(inbound('s', '2'));
+    await waitFor(() => b.length === 2);
+    expect(a).toEqual(['1']);
+  });
+
+  it('gives each event type its own handlers', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const kinds: string[] = [];
+    bus.subscribe(OutboundEvent, (e) => void kinds.push(`out:${e.inReplyTo}`));
+    bus.subscribe(InboundEvent, (e) => void kinds.push(`in:${e.retryCount}`));
+    await bus.run();
+    await bus.publish(outbound('s', 'x', 'q'));
+    await bus.publish(inbound('s', 'y'));
+    await waitFor(() => kinds.length === 2);
+    expect(kinds.sort()).toEqual(['in:0', 'out:q']);
+  });
+
+  it('puts a republished event ahead of the rest of its session', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const seen: string[] = [];
+    bus.subscribe(InboundEvent, async (e) => {
+      seen.push(`${e.content}#${e.retryCount}`);
+      if (e.content === 'a' && e.retryCount === 0) await bus.republish({ ...e, retryCount: 1 });
+    });
+    await bus.publish(inbound('s', 'a'));
+    await bus.publish(inbound('s', 'b'));
+    await bus.run();
+    await waitFor(() => seen.length === 3);
+    expect(seen).toEqual(['a#0', 'a#1', 'b#0']);
+  });
+
+  it('replays events that were never acknowledged, and ignores a duplicate id', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mybot-bus-'));
+    const { logger } = memoryLogger();
+    const journal = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+    const bus = new LocalBus({ log: logger, journal });
+    const acked = inbound('s', 'done', 'm1');
+    const open = inbound('s', 'open', 'm2');
+    await bus.publish(acked);
+    await bus.publish(open);
+    await bus.ack(acked.id);
+    expect(await bus.publish(inbound('s', 'again', 'm1'))).toBe(false);
+    journal.close();
+
+    const replayed: string[] = [];
+    const journal2 = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+    const bus2 = new LocalBus({ log: logger, journal: journal2 });
+    bus2.subscribe(InboundEvent, (e) => void replayed.push(e.id));
+    await bus2.run();
+    await waitFor(() => replayed.length === 1);
+    expect(replayed).toEqual(['m2']);
+    expect(await bus2.publish(inbound('s', 'again', 'm1'))).toBe(false);
+    journal2.close();
+  });
+
+  it('stop drains: turns in flight finish and their replies go out, queued inbound waits for the next start', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const gate = deferred();
+    const delivered: string[] = [];
+    const started: string[] = [];
+    bus.subscribe(InboundEvent, async (e) => {
+      started.push(e.content);
+      await gate.promise;
+      await bus.publish(outbound(e.sessionId, `re:${e.content}`));
+    });
+    bus.subscribe(OutboundEvent, (e) => void delivered.push(e.content));
+    await bus.run();
+    await bus.publish(inbound('s', 'first'));
+    await bus.publish(inbound('s', 'second'));
+    await waitFor(() => started.length === 1);
+    const stopped = bus.stop(5000);
+    gate.resolve();
+    await stopped;
+    expect(delivered).toEqual(['re:first']);
+    expect(started).toEqual(['first']);
+  });
+});
