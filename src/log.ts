@@ -40,11 +40,19 @@ function createRootLogger(): Logger {
 
 export const log: Logger = createRootLogger();
 
-/** Flushes buffered log lines; call before exiting. */
-export function flushLog(): void {
-  try {
-    log.flush();
-  } catch {
-    // a transport (pino-pretty worker) may already be gone at exit
-  }
+/** Writes out buffered log lines; await it before process.exit, or the last lines are lost. */
+export function flushLog(): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    try {
+      log.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      // a transport (pino-pretty worker) may already be gone at exit
+      clearTimeout(timer);
+      resolve();
+    }
+  });
 }

@@ -21,7 +21,7 @@ try {
 if (chat && !process.env.MYBOT_LOG_FILE) process.env.MYBOT_LOG_FILE = join(workspace, 'logs', 'chat.log');
 
 const { run } = await import('./server/run.ts');
-await run({ workspace, chat, interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY), hint: hintFor(workspace) });
+await run({ workspace, chat, interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY), hint: () => hintFor(workspace) });
 
 function hintFor(dir: string): string {
   const example = existsSync(join(dir, EXAMPLE_CONFIG)) ? join(dir, EXAMPLE_CONFIG) : join(PROJECT_ROOT, 'default_workspace', EXAMPLE_CONFIG);

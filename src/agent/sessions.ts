@@ -90,15 +90,15 @@ export class JsonlSessionStore implements SessionStore {
     // walk lines from the end: only the window is parsed, the rest is only counted
     let end = text.length;
     while (end > 0) {
-      const start = text.lastIndexOf('\n', end - 2) + 1;
-      const line = text.slice(start, text[end - 1] === '\n' ? end - 1 : end);
+      const lineEnd = text.charCodeAt(end - 1) === 10 ? end - 1 : end;
+      const start = text.lastIndexOf('\n', lineEnd - 1) + 1;
       end = start;
-      if (!line) continue;
-      if (line.startsWith(RESET_MARKER)) break;
+      if (lineEnd <= start) continue;
+      if (text.startsWith(RESET_MARKER, start)) break;
       count++;
       if (newest.length >= wanted) continue;
       try {
-        newest.push(JSON.parse(line) as StoredMessage);
+        newest.push(JSON.parse(text.slice(start, lineEnd)) as StoredMessage);
       } catch {
         corrupt++;
         count--;

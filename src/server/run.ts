@@ -13,7 +13,7 @@ export interface RunOptions {
   chat: boolean;
   interactive: boolean;
   /** The one line printed when there is no config and nobody to ask. */
-  hint: string;
+  hint: () => string;
 }
 
 /** Loads the config, starts the app, tells pm2 it is ready, and stops gracefully on a signal. */
@@ -23,7 +23,7 @@ export async function run(options: RunOptions): Promise<void> {
   try {
     prepareWorkspace(workspace);
     if (!existsSync(join(workspace, USER_CONFIG))) {
-      if (!options.interactive) return fatal(options.hint);
+      if (!options.interactive) return await fatal(options.hint());
       await askForConfig(join(workspace, USER_CONFIG));
     }
     const config = loadConfig(workspace);
@@ -40,21 +40,24 @@ export async function run(options: RunOptions): Promise<void> {
       ...(chat ? { extraChannels: (publish) => [new TerminalChannel(publish, process.stdin, process.stdout, () => void shutdown('end of input'))] } : {}),
     });
   } catch (err) {
-    if (err instanceof MybotError) return fatal(`mybot: ${err.message}`);
+    if (err instanceof MybotError) return await fatal(`mybot: ${err.message}`);
     log.fatal({ err }, 'mybot failed to start');
-    flushLog();
+    await flushLog();
     process.exit(1);
   }
+  // a daemon with no channel enabled has nothing else keeping the event loop alive
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   process.send?.('ready');
 
   let stopping = false;
   async function shutdown(reason: string): Promise<void> {
     if (stopping) {
       log.warn({ reason }, 'second signal: exiting now; unfinished work stays in the journal');
-      flushLog();
+      await flushLog();
       process.exit(1);
     }
     stopping = true;
+    clearInterval(keepAlive);
     log.info({ reason }, 'stopping: finishing replies in flight');
     try {
       await app?.stop();
@@ -62,7 +65,7 @@ export async function run(options: RunOptions): Promise<void> {
     } catch (err) {
       log.error({ err }, 'error while stopping');
     }
-    flushLog();
+    await flushLog();
     process.exit(0);
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
@@ -74,9 +77,9 @@ export async function run(options: RunOptions): Promise<void> {
 }
 
 /** Says what to fix in one line, on stderr and in the log, and exits non-zero before anything connects. */
-function fatal(line: string): void {
+async function fatal(line: string): Promise<void> {
   process.stderr.write(`${line}\n`);
   log.fatal(line);
-  flushLog();
+  await flushLog();
   process.exit(1);
 }

@@ -39,21 +39,27 @@ export class Daemon {
     readonly workspace: string,
     readonly child: ChildProcess,
   ) {
-    const collect = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      this.output += text;
-      for (const line of text.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          // a line split across chunks: the raw text is still in `output`
+    const collector = () => {
+      let partial = '';
+      return (chunk: Buffer) => {
+        const text = partial + chunk.toString('utf8');
+        this.output += chunk.toString('utf8');
+        const lines = text.split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) {
+          if (!line.startsWith('{')) continue;
+          try {
+            this.lines.push(JSON.parse(line) as LogLine);
+          } catch {
+            // not a log line; the raw text is still in `output`
+          }
         }
-      }
+      };
     };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve((this.exitCode = code))));
+    child.stdout!.on('data', collector());
+    child.stderr!.on('data', collector());
+    // 'close', not 'exit': only then has everything the process wrote been read
+    this.exited = new Promise((resolve) => child.on('close', (code) => resolve((this.exitCode = code))));
   }
 
   /** Writes the workspace and starts the daemon; does not wait for it to be up (see `ready`). */

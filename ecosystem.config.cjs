@@ -1,0 +1,30 @@
+// pm2 process file: `pm2 start ecosystem.config.cjs` (see README, "Run as a daemon").
+// One fork-mode process: Telegram allows only one long poller per bot token, so never cluster mode.
+const path = require('node:path');
+
+module.exports = {
+  apps: [
+    {
+      name: 'mybot',
+      cwd: __dirname,
+      script: path.join(__dirname, 'src', 'main.ts'),
+      // tsx runs the TypeScript sources directly: nothing to build, no dist/ to forget
+      node_args: ['--import', 'tsx'],
+      exec_mode: 'fork',
+      instances: 1,
+      // the daemon calls process.send('ready') once the bus, the agent and every channel are up
+      wait_ready: true,
+      listen_timeout: 30_000,
+      // longer than server.drain_timeout_s (20 s by default), so replies in flight are delivered
+      kill_timeout: 30_000,
+      shutdown_with_message: false,
+      exp_backoff_restart_delay: 1000,
+      max_memory_restart: '512M',
+      // MYBOT_WORKSPACE from the environment `pm2 start` runs in is passed through untouched;
+      // without it the daemon uses the project's default_workspace/
+      env: {
+        NODE_ENV: 'production',
+      },
+    },
+  ],
+};
