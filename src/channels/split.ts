@@ -5,6 +5,8 @@
  * Cut preference: blank line, line break, space, hard cut. A chunk that ends
  * inside a fenced code block is closed with the fence and the next chunk
  * reopens it with the same info string; both are counted against the limit.
+ * A fence line so long that reopening and closing it would take over half of
+ * maxLength is treated as text.
  */
 
 interface Fence {
@@ -18,6 +20,8 @@ interface Line {
   start: number;
   end: number;
   kind: 'text' | 'open' | 'close';
+  /** starts like a fence: cutting it mid-line could turn the remaining prefix into one */
+  fenceLike: boolean;
   /** the fence open after this line */
   after: Fence | null;
 }
@@ -94,7 +98,7 @@ function scanLines(src: string, maxLength: number): Line[] {
           open = null;
         }
       } else if (!(marker[0] === '`' && rest.includes('`'))) {
-        const opener = marker + rest.trim();
+        const opener = marker + rest.trimEnd();
         // A fence whose reopen + close would eat over half the limit is treated as text.
         if (opener.length + marker.length + 2 <= maxLength / 2) {
           kind = 'open';
@@ -102,7 +106,7 @@ function scanLines(src: string, maxLength: number): Line[] {
         }
       }
     }
-    lines.push({ start, end, kind, after: open });
+    lines.push({ start, end, kind, fenceLike: m !== null, after: open });
     start = end + 1;
   }
   return lines;
@@ -129,7 +133,9 @@ function chooseCut(src: string, lines: Line[], pos: number, budget: number): num
   const window = src.slice(floor, limit + 2);
   let cut = -1;
   for (const sep of SEPARATORS) {
-    const i = window.lastIndexOf(sep, limit - floor);
+    let i = window.lastIndexOf(sep, limit - floor);
+    // A mid-line cut must not make the next chunk start with a fence it would read as an opener.
+    while (sep === ' ' && i >= 0 && fenceAt(src, floor + i) >= 0) i = i > 0 ? window.lastIndexOf(sep, i - 1) : -1;
     if (i >= 0 && floor + i > pos) {
       cut = floor + i;
       break;
@@ -137,15 +143,25 @@ function chooseCut(src: string, lines: Line[], pos: number, budget: number): num
   }
   if (cut < 0) cut = hardCut(src, pos, limit);
   const line = lines[lineAt(lines, cut)]!;
-  if (line.kind !== 'text' && line.start < cut && cut < line.end && line.start > pos) return line.start;
-  return cut;
+  if (!line.fenceLike || cut <= line.start || cut >= line.end) return cut;
+  if (line.start > pos) return line.start;
+  // The line alone exceeds the budget: cut inside its marker, so this part doesn't read as a fence.
+  const marker = fenceAt(src, pos);
+  return marker >= 0 ? marker + 2 : cut;
 }
 
 function hardCut(src: string, pos: number, limit: number): number {
   for (let c = limit; c > pos && limit - c < MAX_GRAPHEME_BACKOFF; c--) {
-    if (isGraphemeBoundary(src, c)) return c;
+    if (isGraphemeBoundary(src, c) && fenceAt(src, c) < 0) return c;
   }
   return isSurrogatePairAt(src, limit - 1) && limit - 1 > pos ? limit - 1 : limit;
+}
+
+/** Index of the fence marker that text from c starts with (after indentation), or -1. */
+function fenceAt(src: string, c: number): number {
+  let i = c;
+  while (src[i] === ' ' || src[i] === '\t') i++;
+  return src.startsWith('```', i) || src.startsWith('~~~', i) ? i : -1;
 }
 
 function isSurrogatePairAt(s: string, i: number): boolean {
@@ -173,13 +189,9 @@ function isGraphemeBoundary(s: string, c: number): boolean {
   return true;
 }
 
-function isSpace(code: number): boolean {
-  return code === 32 || code === 9 || code === 10 || code === 13 || code === 11 || code === 12;
-}
-
 function trimEnd(src: string, pos: number, cut: number): number {
   let end = cut;
-  while (end > pos && isSpace(src.charCodeAt(end - 1))) end--;
+  while (end > pos && /\s/.test(src[end - 1]!)) end--;
   return end;
 }
 

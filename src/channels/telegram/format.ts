@@ -1,17 +1,26 @@
 /**
  * Renders the Markdown an LLM writes to Telegram's HTML subset
- * (https://core.telegram.org/bots/api#html-style). Output is always well formed:
- * every tag is emitted in matched pairs and all other text is escaped.
+ * (https://core.telegram.org/bots/api#html-style). The output is always well
+ * formed: tags are only emitted in matched, nested pairs; all text is escaped.
  */
 
 type Delim = '**' | '__' | '*' | '_' | '~~';
 
-type Token =
-  | { kind: 'html'; html: string }
-  | { kind: 'delim'; delim: Delim; canOpen: boolean; canClose: boolean; pair?: 'open' | 'close' };
+interface Delimiter {
+  delim: Delim;
+  canOpen: boolean;
+  canClose: boolean;
+  /** on the first of the two tokens a `***` run becomes: the second */
+  partner?: Delimiter;
+  pair?: 'open' | 'close';
+}
+
+/** Rendered HTML, or an emphasis delimiter waiting to be paired. */
+type Token = string | Delimiter;
 
 const TAG: Record<Delim, string> = { '**': 'b', __: 'b', '*': 'i', _: 'i', '~~': 's' };
 const FENCE_OPEN = /^([ \t]*)(`{3,}|~{3,})(.*)$/;
+const FENCE_CLOSE = /^[ \t]*(`{3,}|~{3,})[ \t]*$/;
 const LANGUAGE = /^[\w+#.-]{1,32}$/;
 const HEADING = /^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$/;
 const RULE = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
@@ -19,10 +28,10 @@ const BULLET = /^([ \t]*)[-*+][ \t]+(.*)$/;
 const QUOTE = /^[ \t]*>/;
 const QUOTE_MARKS = /^[ \t]*(?:>[ \t]?)+/;
 const ASCII_PUNCT = /[!-/:-@[-`{-~]/;
-const WHITESPACE = /\s/u;
+const SPACE = /\s/u;
 const PUNCT = /[\p{P}\p{S}]/u;
 const ALLOWED_URL = /^(?:https?:\/\/|tg:\/\/|mailto:)/i;
-const LINK_TARGET = /\(\s*(<[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))+)(?:\s+(?:"[^"\n]*"|'[^'\n]*'))?\s*\)/y;
+const LINK_TARGET = /\(\s*(<[^<>"\n]*>|(?:[^\s()<>"]|\([^\s()<>"]*\))+)(?:\s+(?:"[^"\n]*"|'[^'\n]*'))?\s*\)/y;
 const AUTOLINK = /<((?:https?|tg):\/\/[^\s<>]+|mailto:[^\s<>]+)>/y;
 const BARE_URL = /https?:\/\/[^\s<>]*[^\s<>*_~`.,;:!?'")\]]/y;
 
@@ -34,7 +43,7 @@ export function markdownToTelegramHtml(markdown: string): string {
   try {
     return renderBlocks(markdown.replace(/\r\n?/g, '\n').split('\n'));
   } catch {
-    // Delivery must not fail on a formatting bug: plain escaped text is still a valid message.
+    // Delivery must not fail on a formatting bug: escaped plain text is still a valid message.
     return escapeHtml(markdown);
   }
 }
@@ -47,55 +56,45 @@ function renderBlocks(lines: string[]): string {
     if (fence && !(fence[2]!.startsWith('`') && fence[3]!.includes('`'))) {
       const [, indent = '', marker = '', info = ''] = fence;
       const body: string[] = [];
+      const outdent = new RegExp(`^ {0,${indent.length}}`);
       // An unclosed fence runs to the end, as in CommonMark.
-      while (++i < lines.length && !isCloser(lines[i]!, marker)) body.push(dedent(lines[i]!, indent.length));
-      out.push(renderPre(info.trim().split(/\s/)[0] ?? '', body.join('\n')));
-      continue;
-    }
-    if (QUOTE.test(line)) {
+      while (++i < lines.length && !isCloser(lines[i]!, marker)) body.push(lines[i]!.replace(outdent, ''));
+      const language = info.trim().split(/\s/)[0] ?? '';
+      const cls = LANGUAGE.test(language) ? ` class="language-${escapeHtml(language)}"` : '';
+      out.push(`<pre><code${cls}>${escapeHtml(body.join('\n'))}</code></pre>`);
+    } else if (QUOTE.test(line)) {
       const quoted: string[] = [];
       for (; i < lines.length && QUOTE.test(lines[i]!); i++) quoted.push(renderLine(lines[i]!.replace(QUOTE_MARKS, '')));
       i--;
       out.push(`<blockquote>${quoted.join('\n')}</blockquote>`);
-      continue;
+    } else {
+      out.push(renderLine(line));
     }
-    out.push(renderLine(line));
   }
   return out.join('\n');
 }
 
 function isCloser(line: string, marker: string): boolean {
-  const m = /^[ \t]*(`{3,}|~{3,})[ \t]*$/.exec(line);
+  const m = FENCE_CLOSE.exec(line);
   return m !== null && m[1]![0] === marker[0] && m[1]!.length >= marker.length;
-}
-
-function dedent(line: string, width: number): string {
-  let n = 0;
-  while (n < width && line[n] === ' ') n++;
-  return line.slice(n);
-}
-
-function renderPre(language: string, code: string): string {
-  const cls = LANGUAGE.test(language) ? ` class="language-${escapeHtml(language)}"` : '';
-  return `<pre><code${cls}>${escapeHtml(code)}</code></pre>`;
 }
 
 function renderLine(line: string): string {
   const heading = HEADING.exec(line);
-  if (heading) return `<b>${renderInline(heading[1]!, true)}</b>`;
+  // `## **Summary**` is common; unwrap it rather than nest <b> in <b>.
+  if (heading) return `<b>${renderInline(heading[1]!.replace(/^(\*\*|__)(.+)\1$/, '$2'), true)}</b>`;
   if (RULE.test(line)) return '———';
   const bullet = BULLET.exec(line);
   if (bullet) return `${bullet[1]}• ${renderInline(bullet[2]!, true)}`;
   return renderInline(line, true);
 }
 
-/** Inline Markdown of one line: tokens first, then emphasis pairing with a delimiter stack. */
 function renderInline(s: string, allowLinks: boolean): string {
   const tokens = tokenize(s, allowLinks);
   pairDelimiters(tokens);
   let html = '';
   for (const t of tokens) {
-    if (t.kind === 'html') html += t.html;
+    if (typeof t === 'string') html += t;
     else if (t.pair) html += t.pair === 'open' ? `<${TAG[t.delim]}>` : `</${TAG[t.delim]}>`;
     else html += t.delim;
   }
@@ -104,77 +103,43 @@ function renderInline(s: string, allowLinks: boolean): string {
 
 function tokenize(s: string, allowLinks: boolean): Token[] {
   const tokens: Token[] = [];
-  const failedRuns = new Set<number>();
-  let bracket = -1;
+  const failedRuns = new Set<number>(); // backtick run lengths with no closer left: keeps it linear
+  const bracket = { at: -1 }; // the next ']', cached so '[[[[' stays linear
   let text = '';
-  const flush = (): void => {
-    if (text) tokens.push({ kind: 'html', html: escapeHtml(text) });
+  const emit = (...t: Token[]): void => {
+    if (text) tokens.push(escapeHtml(text));
     text = '';
+    tokens.push(...t);
   };
-  const html = (markup: string): void => {
-    flush();
-    tokens.push({ kind: 'html', html: markup });
-  };
-  let i = 0;
-  while (i < s.length) {
+  for (let i = 0; i < s.length; ) {
     const c = s[i]!;
-    if (c === '\\' && i + 1 < s.length && ASCII_PUNCT.test(s[i + 1]!)) {
+    if (c === '\\' && ASCII_PUNCT.test(s[i + 1] ?? '')) {
       text += s[i + 1];
       i += 2;
-      continue;
-    }
-    if (c === '`') {
+    } else if (c === '`') {
       const run = runLength(s, i);
       const close = failedRuns.has(run) ? -1 : findRun(s, i + run, run);
       if (close < 0) {
         failedRuns.add(run);
         text += s.slice(i, i + run);
       } else {
-        html(`<code>${escapeHtml(stripOneSpace(s.slice(i + run, close)))}</code>`);
+        emit(`<code>${escapeHtml(stripOneSpace(s.slice(i + run, close)))}</code>`);
       }
       i = close < 0 ? i + run : close + run;
-      continue;
-    }
-    if (c === '[' && allowLinks) {
-      if (bracket < i) bracket = s.indexOf(']', i + 1);
-      const link = bracket < 0 ? null : matchLink(s, i, bracket);
-      if (link) {
-        if (ALLOWED_URL.test(link.url)) {
-          const label = link.label.trim() ? renderInline(link.label, false) : escapeHtml(link.url);
-          html(`<a href="${escapeHtml(link.url)}">${label}</a>`);
-        } else {
-          text += s.slice(i, link.end);
-        }
-        i = link.end;
-        continue;
-      }
-    }
-    const auto = c === '<' && allowLinks ? sticky(AUTOLINK, s, i) : null;
-    if (auto) {
-      html(`<a href="${escapeHtml(auto[1]!)}">${escapeHtml(auto[1]!)}</a>`);
-      i += auto[0].length;
-      continue;
-    }
-    // Bare URLs stay literal so an underscore in a path never turns into italics.
-    const bare = c === 'h' ? sticky(BARE_URL, s, i) : null;
-    if (bare) {
-      text += bare[0];
-      i += bare[0].length;
-      continue;
-    }
-    if (c === '*' || c === '_' || c === '~') {
+    } else if (c === '*' || c === '_' || c === '~') {
       const run = runLength(s, i);
-      const delims = splitRun(s, i, run);
-      if (delims.length === 0) text += s.slice(i, i + run);
-      flush();
-      tokens.push(...delims);
+      const delims = delimiters(s, i, run);
+      if (delims.length > 0) emit(...delims);
+      else text += s.slice(i, i + run);
       i += run;
-      continue;
+    } else {
+      const link = readLink(s, i, allowLinks, bracket);
+      if (link?.html) emit(link.html);
+      else text += s.slice(i, link?.end ?? i + 1);
+      i = link?.end ?? i + 1;
     }
-    text += c;
-    i++;
   }
-  flush();
+  emit();
   return tokens;
 }
 
@@ -203,71 +168,74 @@ function stripOneSpace(code: string): string {
   return code.length > 2 && code.startsWith(' ') && code.endsWith(' ') && code.trim() ? code.slice(1, -1) : code;
 }
 
-function matchLink(s: string, i: number, close: number): { label: string; url: string; end: number } | null {
-  if (s[close + 1] !== '(') return null;
-  const m = sticky(LINK_TARGET, s, close + 1);
-  if (!m) return null;
-  const url = m[1]!.replace(/^<|>$/g, '');
-  return { label: s.slice(i + 1, close), url, end: close + 1 + m[0].length };
-}
-
-/** Emphasis delimiters of a run, with CommonMark's flanking rules; [] when the run is literal. */
-function splitRun(s: string, i: number, run: number): Token[] {
-  const ch = s[i]!;
-  const prev = charBefore(s, i);
-  const next = charAfter(s, i + run);
-  const left = !WHITESPACE.test(next) && (!PUNCT.test(next) || WHITESPACE.test(prev) || PUNCT.test(prev));
-  const right = !WHITESPACE.test(prev) && (!PUNCT.test(prev) || WHITESPACE.test(next) || PUNCT.test(next));
-  let canOpen = left;
-  let canClose = right;
-  // `_` never works inside a word (snake_case); `*` does, except between digits (2*3*4).
-  if (ch === '_') {
-    canOpen = left && (!right || PUNCT.test(prev));
-    canClose = right && (!left || PUNCT.test(next));
-  } else if (ch === '*' && run === 1 && /\d/.test(prev) && /\d/.test(next)) {
-    return [];
+/** A link, autolink or bare URL at i: html to emit, or only an end when it stays literal text. */
+function readLink(s: string, i: number, allowLinks: boolean, bracket: { at: number }): { html?: string; end: number } | null {
+  const c = s[i];
+  if (c === '[' && allowLinks) {
+    if (bracket.at < i) bracket.at = s.indexOf(']', i + 1);
+    const m = bracket.at > i && s[bracket.at + 1] === '(' ? sticky(LINK_TARGET, s, bracket.at + 1) : null;
+    if (!m) return null;
+    const url = m[1]!.replace(/^<|>$/g, '');
+    const end = bracket.at + 1 + m[0].length;
+    if (!ALLOWED_URL.test(url)) return { end };
+    const label = s.slice(i + 1, bracket.at);
+    return { end, html: `<a href="${escapeHtml(url)}">${label.trim() ? renderInline(label, false) : escapeHtml(url)}</a>` };
   }
-  if (!canOpen && !canClose) return [];
-  const make = (delim: Delim): Token => ({ kind: 'delim', delim, canOpen, canClose });
-  if (ch === '~') return run === 2 ? [make('~~')] : [];
-  const single = ch as '*' | '_';
-  const double = `${single}${single}` as '**' | '__';
-  if (run === 1) return [make(single)];
-  if (run === 2) return [make(double)];
-  if (run === 3) return canOpen ? [make(single), make(double)] : [make(double), make(single)];
-  return [];
+  const auto = c === '<' && allowLinks ? sticky(AUTOLINK, s, i) : null;
+  if (auto) return { end: i + auto[0].length, html: `<a href="${escapeHtml(auto[1]!)}">${escapeHtml(auto[1]!)}</a>` };
+  // Bare URLs stay literal, so an underscore in a path never turns into italics.
+  const bare = c === 'h' ? sticky(BARE_URL, s, i) : null;
+  return bare ? { end: i + bare[0].length } : null;
 }
 
-function charBefore(s: string, i: number): string {
-  if (i === 0) return ' ';
+/** The emphasis delimiters of a run, by CommonMark's flanking rules; [] when the run is literal. */
+function delimiters(s: string, i: number, run: number): Delimiter[] {
+  const ch = s[i]!;
   const lo = s.charCodeAt(i - 1);
-  const start = lo >= 0xdc00 && lo <= 0xdfff && i >= 2 ? i - 2 : i - 1;
-  return String.fromCodePoint(s.codePointAt(start)!);
-}
-
-function charAfter(s: string, i: number): string {
-  return i >= s.length ? ' ' : String.fromCodePoint(s.codePointAt(i)!);
+  const prev = i === 0 ? ' ' : String.fromCodePoint(s.codePointAt(lo >= 0xdc00 && lo <= 0xdfff && i >= 2 ? i - 2 : i - 1)!);
+  const next = i + run >= s.length ? ' ' : String.fromCodePoint(s.codePointAt(i + run)!);
+  const left = !SPACE.test(next) && (!PUNCT.test(next) || SPACE.test(prev) || PUNCT.test(prev));
+  const right = !SPACE.test(prev) && (!PUNCT.test(prev) || SPACE.test(next) || PUNCT.test(next));
+  // `_` never works inside a word (snake_case); `*` does, except between digits (2*3*4).
+  const canOpen = ch === '_' ? left && (!right || PUNCT.test(prev)) : left;
+  const canClose = ch === '_' ? right && (!left || PUNCT.test(next)) : right;
+  if ((!canOpen && !canClose) || (ch === '*' && run === 1 && /\d/.test(prev) && /\d/.test(next))) return [];
+  const make = (delim: Delim): Delimiter => ({ delim, canOpen, canClose });
+  if (ch === '~') return run === 2 ? [make('~~')] : [];
+  const one = ch as '*' | '_';
+  const two = `${one}${one}` as '**' | '__';
+  if (run === 3) {
+    const inner = make(two);
+    return [{ ...make(one), partner: inner }, inner];
+  }
+  return run === 1 ? [make(one)] : run === 2 ? [make(two)] : [];
 }
 
 /** Pairs each closer with the nearest opener of its kind; openers in between become literal, so tags nest. */
 function pairDelimiters(tokens: Token[]): void {
-  const stack: number[] = [];
-  const openCount = new Map<Delim, number>();
-  tokens.forEach((t, k) => {
-    if (t.kind !== 'delim') return;
-    if (t.canClose && (openCount.get(t.delim) ?? 0) > 0) {
-      let s = stack.length - 1;
-      while ((tokens[stack[s]!] as Extract<Token, { kind: 'delim' }>).delim !== t.delim) s--;
-      const opener = tokens[stack[s]!] as Extract<Token, { kind: 'delim' }>;
-      for (const idx of stack.splice(s)) {
-        const d = (tokens[idx] as Extract<Token, { kind: 'delim' }>).delim;
-        openCount.set(d, openCount.get(d)! - 1);
-      }
-      opener.pair = 'open';
-      t.pair = 'close';
-    } else if (t.canOpen) {
-      stack.push(k);
-      openCount.set(t.delim, (openCount.get(t.delim) ?? 0) + 1);
+  const stack: Delimiter[] = [];
+  const open = new Map<Delim, number>(); // per kind, so a closer without an opener costs O(1)
+  // A `***` run is `*` + `**` in either order: whichever order nests with the other side.
+  const swap = (a: Delimiter, b: Delimiter): void => {
+    [a.delim, b.delim] = [b.delim, a.delim];
+  };
+  for (const t of tokens) {
+    if (typeof t === 'string') continue;
+    const p = t.partner;
+    if (p && t.canClose && (open.get(t.delim) || open.get(p.delim))) {
+      const top = stack.findLast((d) => d.delim === t.delim || d.delim === p.delim);
+      if (top?.delim === p.delim) swap(t, p);
     }
-  });
+    if (t.canClose && (open.get(t.delim) ?? 0) > 0) {
+      let k = stack.length - 1;
+      while (stack[k]!.delim !== t.delim) k--;
+      if (stack[k]!.partner && stack[k]!.partner === stack[k + 1]) swap(stack[k]!, stack[++k]!);
+      stack[k]!.pair = 'open';
+      t.pair = 'close';
+      for (const d of stack.splice(k)) open.set(d.delim, open.get(d.delim)! - 1);
+    } else if (t.canOpen) {
+      stack.push(t);
+      open.set(t.delim, (open.get(t.delim) ?? 0) + 1);
+    }
+  }
 }
