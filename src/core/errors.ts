@@ -17,15 +17,27 @@ export class ConfigError extends MybotError {
   }
 }
 
-/** A platform refused or could not be reached. `retryable` says whether trying later can help. */
+/**
+ * A platform refused or could not be reached. `retryable` says whether trying later can help;
+ * `fatal` says that not even a restart can (a revoked token, an intent switched off): the
+ * supervisor then stops the daemon with this message instead of restarting the worker.
+ */
 export class ChannelError extends MybotError {
+  readonly fatal: boolean;
+
   constructor(
     message: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; fatal?: boolean },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.fatal = options?.fatal ?? false;
   }
+}
+
+/** An error after which restarting the worker cannot help: the owner has to change something. */
+export function isFatal(error: unknown): boolean {
+  return error instanceof ChannelError && error.fatal;
 }
 
 /** The LLM call failed. `transient` failures (timeout, 429, 5xx, reset) are worth another turn. */

@@ -1,3 +1,4 @@
+import { isFatal } from './errors.ts';
 import type { Worker, WorkerState } from './worker.ts';
 import type { Logger } from '../log.ts';
 
@@ -27,7 +28,11 @@ export class Supervisor {
   private readonly workers = new Map<string, Supervised>();
   private stopping = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** Called once a worker fails with an error no restart can fix (`isFatal`); the daemon should stop. */
+    private readonly onFatal?: (error: unknown) => void,
+  ) {}
 
   async start(worker: Worker): Promise<void> {
     const entry: Supervised = { worker, state: 'starting', restarts: 0, startedAt: Date.now() };
@@ -76,6 +81,11 @@ export class Supervisor {
     if (Date.now() - entry.startedAt > HEALTHY_AFTER_MS) entry.restarts = 0;
     entry.state = 'crashed';
     entry.lastError = error instanceof Error ? error.message : String(error);
+    if (isFatal(error)) {
+      this.log.fatal({ err: error, worker: entry.worker.name }, 'worker failed for good; not restarting');
+      this.onFatal?.(error);
+      return;
+    }
     const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** entry.restarts);
     this.log.error({ err: error, worker: entry.worker.name, restartInMs: delay }, 'worker crashed; restarting');
     entry.timer = setTimeout(() => void this.restart(entry), delay);

@@ -24,6 +24,8 @@ export interface AppOptions {
   extraChannels?: (publish: Publish) => Channel[];
   /** In-memory bus, no journal, no lock: the terminal chat can run beside a daemon. */
   ephemeral?: boolean;
+  /** A worker failed with an error no restart can fix (e.g. Discord closed the gateway with 4014). */
+  onFatal?: (error: unknown) => void;
 }
 
 /** Wires config, bus, journal, workers and channels together; `stop` shuts them down in order. */
@@ -52,7 +54,7 @@ export class App {
     const channels = new Map<string, Channel>();
     for (const channel of [...createPlatformChannels(current, publish, log), ...(options.extraChannels?.(publish) ?? [])]) channels.set(channel.name, channel);
 
-    const supervisor = new Supervisor(log);
+    const supervisor = new Supervisor(log, options.onFatal);
     const app = new App(bus, journal, supervisor, channels, agent, options);
     await supervisor.start(new DeliveryWorker(bus, () => channels, log));
     await supervisor.start(agent);

@@ -20,6 +20,7 @@ export interface RunOptions {
 export async function run(options: RunOptions): Promise<void> {
   const { workspace, chat } = options;
   let app: App | undefined;
+  let stopping = false;
   try {
     prepareWorkspace(workspace);
     if (!existsSync(join(workspace, USER_CONFIG))) {
@@ -37,6 +38,7 @@ export async function run(options: RunOptions): Promise<void> {
       config,
       log,
       ephemeral: chat,
+      onFatal: (err) => void shutdown('a worker failed for good', `mybot: ${err instanceof Error ? err.message : String(err)}`),
       ...(chat ? { extraChannels: (publish) => [new TerminalChannel(publish, process.stdin, process.stdout, () => void shutdown('end of input'))] } : {}),
     });
   } catch (err) {
@@ -49,8 +51,8 @@ export async function run(options: RunOptions): Promise<void> {
   const keepAlive = setInterval(() => undefined, 1 << 30);
   process.send?.('ready');
 
-  let stopping = false;
-  async function shutdown(reason: string): Promise<void> {
+  /** With `failure`, the daemon exits 1 after the graceful stop, saying what to fix in that one line. */
+  async function shutdown(reason: string, failure?: string): Promise<void> {
     if (stopping) {
       log.warn({ reason }, 'second signal: exiting now; unfinished work stays in the journal');
       await flushLog();
@@ -65,6 +67,7 @@ export async function run(options: RunOptions): Promise<void> {
     } catch (err) {
       log.error({ err }, 'error while stopping');
     }
+    if (failure) return await fatal(failure);
     await flushLog();
     process.exit(0);
   }

@@ -1,0 +1,276 @@
+import { autoRetry } from '@grammyjs/auto-retry';
+import { apiThrottler, type APIThrottlerOptions } from '@grammyjs/transformer-throttler';
+import { Bot, GrammyError, HttpError, type Transformer } from 'grammy';
+import type { Message } from 'grammy/types';
+import { COMMANDS } from '../../agent/commands.ts';
+import type { Config } from '../../config/schema.ts';
+import type { EventSource } from '../../core/events.ts';
+import { ChannelError } from '../../core/errors.ts';
+import type { Logger } from '../../log.ts';
+import { RefusalLimiter, REFUSAL_TEXT, TEXT_ONLY_TEXT } from '../access.ts';
+import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
+import { splitMessage } from '../split.ts';
+import { markdownToTelegramHtml } from './format.ts';
+import { decideInbound, type BotIdentity } from './inbound.ts';
+import { describeError, isParseEntitiesError, toChannelError } from './errors.ts';
+
+type TelegramConfig = Config['channels']['telegram'];
+
+/** https://core.telegram.org/bots/api#sendmessage: 4096 characters after entity parsing; the margin absorbs rendering differences. */
+const MAX_CHUNK = 4096 - 96;
+/** Long enough for a 30 s getUpdates long poll, short enough that a hung send is retried. */
+const CLIENT_TIMEOUT_S = 60;
+const POLL_TIMEOUT_S = 30;
+const STOP_CONFIRM_MS = 3000;
+/** Best-effort calls: never queued behind replies, never retried (the next pulse renews typing anyway). */
+const BEST_EFFORT = new Set(['sendChatAction']);
+/**
+ * https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this: about 30
+ * messages a second overall, 1 a second per chat with short bursts, 20 a minute per group. Token
+ * buckets, so a send under the limit goes out at once.
+ */
+const THROTTLE: APIThrottlerOptions = {
+  global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
+  group: { maxConcurrent: 1, reservoir: 20, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: 3000, reservoirIncreaseMaximum: 20 },
+  out: { maxConcurrent: 1, reservoir: 5, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: 1000, reservoirIncreaseMaximum: 5 },
+};
+
+/** Telegram through grammY: long polling in, sendMessage out. The only file that imports grammy. */
+export class TelegramChannel implements Channel {
+  readonly name = 'telegram';
+  readonly typingIntervalMs = 4000;
+  onCrash?: (error: unknown) => void;
+  private bot?: Bot;
+  private me?: BotIdentity;
+  private polling?: Promise<void>;
+  /** The update being handled right now: pause waits for it before confirming the offset. */
+  private handling: Promise<void> = Promise.resolve();
+  private state: ChannelStatus['state'] = 'stopped';
+  private lastError?: string;
+  private outageSince?: number;
+  private readonly refusals = new RefusalLimiter();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: () => TelegramConfig,
+    private readonly publish: Publish,
+    log: Logger,
+  ) {
+    this.log = log.child({ mod: 'telegram' });
+  }
+
+  async start(): Promise<void> {
+    const { bot_token: token, api_root: apiRoot } = this.config();
+    if (!token) throw new ChannelError('channels.telegram.bot_token is missing: set it in config.user.yaml or TELEGRAM_BOT_TOKEN', false);
+    this.state = 'connecting';
+    const bot = new Bot(token, { client: { apiRoot: apiRoot.replace(/\/+$/, ''), timeoutSeconds: CLIENT_TIMEOUT_S } });
+    this.installTransformers(bot);
+    const me = await bot.api.getMe().catch((err: unknown) => {
+      this.state = 'failed';
+      this.lastError = describeError(err);
+      throw startError(err, apiRoot);
+    });
+    bot.botInfo = me;
+    this.me = { id: me.id, username: me.username };
+    this.bot = bot;
+    await bot.api.setMyCommands(COMMANDS.map((c) => ({ command: c.name, description: c.description }))).catch((err: unknown) => {
+      this.log.warn({ reason: describeError(err) }, 'could not set the commands menu; continuing without it');
+    });
+    bot.use((ctx) => {
+      if (!ctx.message) return;
+      this.handling = this.onMessage(ctx.message);
+      return this.handling;
+    });
+    // A publish that failed must not be confirmed: rethrowing ends the polling loop before the next
+    // getUpdates, the supervisor restarts the channel, and Telegram delivers the update again.
+    bot.catch((err) => {
+      throw err.error;
+    });
+    let started = false;
+    await new Promise<void>((resolve, reject) => {
+      // bot.start, not @grammyjs/runner: it fetches the next batch, confirming this one's offset,
+      // only after our middleware returned, and the middleware awaits the journal write. So an
+      // update is confirmed only once its InboundEvent is durable. The runner confirms concurrently.
+      this.polling = bot
+        .start({
+          allowed_updates: ['message'],
+          timeout: POLL_TIMEOUT_S,
+          onStart: () => {
+            started = true;
+            this.state = 'connected';
+            this.log.info({ bot: me.username }, 'telegram polling started');
+            resolve();
+          },
+        })
+        .catch((err: unknown) => {
+          if (started) this.pollingFailed(bot, err, apiRoot);
+          else reject(startError(err, apiRoot));
+        });
+    });
+  }
+
+  async pause(): Promise<void> {
+    const bot = this.bot;
+    if (!bot?.isRunning()) return;
+    // bot.stop confirms up to the update being handled: let its journal write finish first
+    await this.handling.catch(() => undefined);
+    const confirmed = bot.stop().catch((err: unknown) => this.log.debug({ reason: describeError(err) }, 'could not confirm the last updates; they will come again and be deduplicated'));
+    // an unreachable API must not hold up the shutdown: unconfirmed updates are deduplicated next time
+    await Promise.race([confirmed, new Promise((resolve) => setTimeout(resolve, STOP_CONFIRM_MS).unref())]);
+    await this.polling;
+    this.state = 'stopped';
+  }
+
+  async stop(): Promise<void> {
+    await this.pause();
+    this.state = 'stopped';
+  }
+
+  render(content: string): string[] {
+    return splitMessage(content, MAX_CHUNK);
+  }
+
+  async send(chunk: OutgoingChunk): Promise<void> {
+    const { target, text, index } = chunk;
+    const options = {
+      ...threadOf(target),
+      ...(index === 0 && target.chatType === 'group' && target.messageId ? { reply_parameters: { message_id: Number(target.messageId), allow_sending_without_reply: true } } : {}),
+    };
+    const api = this.api();
+    try {
+      await api.sendMessage(target.chatId, markdownToTelegramHtml(text), { ...options, parse_mode: 'HTML' });
+    } catch (err) {
+      if (!isParseEntitiesError(err)) throw toChannelError(err, 'sendMessage');
+      this.log.warn({ chatId: target.chatId, eventId: chunk.eventId, chunk: index, reason: describeError(err) }, 'Telegram rejected the HTML; sending the chunk as plain text');
+      await api.sendMessage(target.chatId, text, options).catch((e: unknown) => {
+        throw toChannelError(e, 'sendMessage');
+      });
+    }
+  }
+
+  async sendTyping(target: EventSource): Promise<void> {
+    await this.api()
+      .sendChatAction(target.chatId, 'typing', threadOf(target))
+      .catch((err: unknown) => {
+        throw toChannelError(err, 'sendChatAction');
+      });
+  }
+
+  status(): ChannelStatus {
+    return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  private api(): Bot['api'] {
+    if (!this.bot) throw new ChannelError('the Telegram channel is not started', true);
+    return this.bot.api;
+  }
+
+  private async onMessage(message: Message): Promise<void> {
+    const decision = decideInbound(message, this.me!, this.config().allowed_user_ids);
+    const where = { chatId: message.chat.id, messageId: message.message_id };
+    switch (decision.kind) {
+      case 'ignore':
+        this.log.debug({ ...where, reason: decision.reason }, 'message ignored');
+        return;
+      case 'stranger':
+        this.log.info({ ...where, userId: decision.source.userId }, 'message from a user not in channels.telegram.allowed_user_ids; not answered');
+        if (decision.refuse && this.refusals.shouldRefuse(decision.source.userId!)) this.sendDirect(decision.source, REFUSAL_TEXT);
+        return;
+      case 'text-only':
+        this.sendDirect(decision.source, TEXT_ONLY_TEXT);
+        return;
+      case 'publish': {
+        const { event } = decision;
+        if (!(await this.publish(event))) this.log.info({ sessionId: event.sessionId, eventId: event.id }, 'message seen before; not answered again');
+        else this.log.debug({ sessionId: event.sessionId, eventId: event.id }, 'message received');
+      }
+    }
+  }
+
+  /** A fixed answer that needs no LLM; not journaled, and not awaited so polling goes on. */
+  private sendDirect(source: EventSource, text: string): void {
+    void this.send({ target: source, text, index: 0, eventId: `telegram:${source.chatId}:${source.messageId}:direct` }).catch((err: unknown) =>
+      this.log.warn({ chatId: source.chatId, reason: describeError(err) }, 'could not send a fixed answer'),
+    );
+  }
+
+  private installTransformers(bot: Bot): void {
+    const throttle = apiThrottler(THROTTLE);
+    const retry = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 120, rethrowHttpErrors: true });
+    const unless =
+      (skip: (method: string) => boolean, inner: Transformer): Transformer =>
+      (prev, method, payload, signal) =>
+        skip(method) ? prev(method, payload, signal) : inner(prev, method, payload, signal);
+    // Installed inside out: the last one sees each call first.
+    bot.api.config.use(
+      unless((m) => BEST_EFFORT.has(m), throttle),
+      // getUpdates has grammY's own retry loop, which must see each failure so we can log it
+      unless((m) => BEST_EFFORT.has(m) || m === 'getUpdates', retry),
+      (prev, method, payload, signal) => (method === 'getUpdates' ? this.watchPoll(() => prev(method, payload, signal), signal) : prev(method, payload, signal)),
+    );
+  }
+
+  /** Tracks the connection through getUpdates: a failure is logged once per outage, recovery too. */
+  private async watchPoll<T extends { ok: boolean }>(call: () => Promise<T>, signal: { aborted: boolean } | undefined): Promise<T> {
+    let failure: unknown;
+    try {
+      const res = await call();
+      if (res.ok) this.connected();
+      else failure = res;
+      return res;
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      if (failure !== undefined && !signal?.aborted) this.disconnected(failure);
+    }
+  }
+
+  private connected(): void {
+    if (this.outageSince === undefined) return;
+    this.log.info({ downForMs: Date.now() - this.outageSince }, 'telegram polling works again');
+    this.outageSince = undefined;
+    this.state = 'connected';
+  }
+
+  private disconnected(failure: unknown): void {
+    this.lastError = describeError(failure);
+    this.state = 'reconnecting';
+    if (this.outageSince !== undefined) return this.log.debug({ reason: this.lastError }, 'telegram polling still failing');
+    this.outageSince = Date.now();
+    const conflict = (failure as { error_code?: number }).error_code === 409;
+    this.log.warn(
+      { reason: this.lastError },
+      conflict
+        ? 'another process is polling Telegram with this bot token (409 Conflict): stop the other mybot or remove its webhook; retrying'
+        : 'cannot reach the Telegram Bot API; retrying until it answers',
+    );
+  }
+
+  /** bot.start gave up (409, or a publish that failed): the supervisor restarts the channel; a revoked token (401) stops the daemon. */
+  private pollingFailed(bot: Bot, err: unknown, apiRoot: string): void {
+    if (this.bot !== bot || this.state === 'stopped') return;
+    this.lastError = describeError(err);
+    const revoked = err instanceof GrammyError && err.error_code === 401;
+    this.state = revoked ? 'failed' : 'reconnecting';
+    if (!revoked) this.log.error({ reason: this.lastError }, 'telegram polling stopped; restarting the channel');
+    this.onCrash?.(revoked ? startError(err, apiRoot) : err instanceof GrammyError || err instanceof HttpError ? toChannelError(err, 'getUpdates') : err);
+  }
+}
+
+function threadOf(target: EventSource): { message_thread_id?: number } {
+  return target.threadId ? { message_thread_id: Number(target.threadId) } : {};
+}
+
+/** getMe (or polling) failed: say which setting to check. A rejected token is fatal: no restart fixes it. */
+function startError(err: unknown, apiRoot: string): ChannelError {
+  if (err instanceof GrammyError && (err.error_code === 401 || err.error_code === 404)) {
+    return new ChannelError(
+      `Telegram rejected the bot token (${err.error_code} ${err.description}): check channels.telegram.bot_token in config.user.yaml or TELEGRAM_BOT_TOKEN (from @BotFather), and channels.telegram.api_root (${apiRoot})`,
+      false,
+      { fatal: true },
+    );
+  }
+  if (err instanceof HttpError) return new ChannelError(`cannot reach the Telegram Bot API at ${apiRoot} (${describeError(err)}): check the network and channels.telegram.api_root`, true);
+  return toChannelError(err, 'getMe');
+}

@@ -1,0 +1,138 @@
+import { createEvent, type EventSource, type InboundEvent } from '../../core/events.ts';
+import { isAllowed } from '../access.ts';
+
+/** The parts of a Bot API Message this decision reads; grammY's `Message` fits it. */
+export interface TelegramMessage {
+  message_id: number;
+  chat: { id: number; type: string; is_forum?: boolean };
+  from?: { id: number; is_bot: boolean; username?: string };
+  text?: string;
+  entities?: readonly TelegramEntity[];
+  caption?: string;
+  caption_entities?: readonly TelegramEntity[];
+  reply_to_message?: { from?: { id: number } };
+  message_thread_id?: number;
+  is_topic_message?: boolean;
+}
+
+export interface TelegramEntity {
+  type: string;
+  offset: number;
+  length: number;
+  user?: { id: number };
+}
+
+export interface BotIdentity {
+  id: number;
+  username: string;
+}
+
+export type InboundDecision =
+  | { kind: 'publish'; event: InboundEvent }
+  /** A message without text (photo, sticker, voice…) addressed to the bot: answered without the LLM. */
+  | { kind: 'text-only'; source: EventSource }
+  /** Someone not in allowed_user_ids: logged, no LLM call; `refuse` when a short refusal may be sent. */
+  | { kind: 'stranger'; source: EventSource; refuse: boolean }
+  | { kind: 'ignore'; reason: string };
+
+/** Message kinds a user sends that carry no text we could read (service messages are not among them). */
+const MEDIA_KEYS = ['photo', 'sticker', 'voice', 'video', 'video_note', 'audio', 'animation', 'document', 'contact', 'location', 'venue', 'poll', 'dice'];
+
+/**
+ * Which Telegram messages get an answer, and what the agent sees of them. Private chats: every
+ * message from an allowed user. Groups: only a mention of the bot, a reply to the bot, or a
+ * /command (not one addressed to another bot). The mention is stripped from the content.
+ */
+export function decideInbound(message: TelegramMessage, bot: BotIdentity, allowedUserIds: readonly string[]): InboundDecision {
+  const { from, chat } = message;
+  if (!from) return { kind: 'ignore', reason: 'no sender' };
+  if (from.is_bot) return { kind: 'ignore', reason: 'sent by a bot' };
+  if (chat.type !== 'private' && chat.type !== 'group' && chat.type !== 'supergroup') return { kind: 'ignore', reason: `chat type ${chat.type}` };
+  const isPrivate = chat.type === 'private';
+  const raw = message.text ?? message.caption;
+  const entities = (message.text !== undefined ? message.entities : message.caption_entities) ?? [];
+  const hasMedia = MEDIA_KEYS.some((key) => key in message);
+  if (raw === undefined && !hasMedia) return { kind: 'ignore', reason: 'service message' };
+  const text = raw ?? '';
+
+  const command = leadingCommand(text, entities);
+  if (command?.target && command.target.toLowerCase() !== bot.username.toLowerCase()) return { kind: 'ignore', reason: 'command for another bot' };
+  const mentions = entities.filter((e) => isBotMention(e, text, bot) && !(command && e.offset < command.length));
+  const repliesToBot = message.reply_to_message?.from?.id === bot.id;
+  if (!isPrivate && mentions.length === 0 && !repliesToBot && !command) return { kind: 'ignore', reason: 'not addressed to the bot' };
+
+  const source = sourceOf(message, from.id);
+  if (!isAllowed(String(from.id), allowedUserIds)) return { kind: 'stranger', source, refuse: isPrivate };
+
+  const content = cleanContent(text, mentions, command);
+  if (content === '') return hasMedia ? { kind: 'text-only', source } : { kind: 'ignore', reason: 'empty text' };
+  return {
+    kind: 'publish',
+    event: createEvent<InboundEvent>({
+      // derived from the platform's ids: a redelivered update is a duplicate the journal refuses
+      id: `telegram:${chat.id}:${message.message_id}`,
+      type: 'inbound',
+      sessionId: sessionIdOf(source),
+      source,
+      content,
+      retryCount: 0,
+    }),
+  };
+}
+
+/** `telegram:<chat_id>`, plus `:<message_thread_id>` in a forum topic. */
+export function sessionIdOf(source: EventSource): string {
+  return source.threadId ? `telegram:${source.chatId}:${source.threadId}` : `telegram:${source.chatId}`;
+}
+
+function sourceOf(message: TelegramMessage, userId: number): EventSource {
+  // message_thread_id is also set on replies in ordinary groups; only forum topics are threads of their own
+  const topic = message.is_topic_message && message.message_thread_id !== undefined ? String(message.message_thread_id) : undefined;
+  return {
+    channel: 'telegram',
+    chatId: String(message.chat.id),
+    userId: String(userId),
+    messageId: String(message.message_id),
+    ...(topic ? { threadId: topic } : {}),
+    chatType: message.chat.type === 'private' ? 'private' : 'group',
+  };
+}
+
+interface Command {
+  /** `/help@name`: the entity's range, to drop the @name part. */
+  offset: number;
+  length: number;
+  name: string;
+  target?: string;
+}
+
+function leadingCommand(text: string, entities: readonly TelegramEntity[]): Command | undefined {
+  const entity = entities.find((e) => e.type === 'bot_command' && e.offset === 0);
+  if (!entity) return undefined;
+  const [name = '', target] = text.slice(1, entity.length).split('@');
+  return { offset: entity.offset, length: entity.length, name, ...(target ? { target } : {}) };
+}
+
+function isBotMention(entity: TelegramEntity, text: string, bot: BotIdentity): boolean {
+  if (entity.type === 'text_mention') return entity.user?.id === bot.id;
+  if (entity.type !== 'mention') return false;
+  return text.slice(entity.offset, entity.offset + entity.length).toLowerCase() === `@${bot.username.toLowerCase()}`;
+}
+
+/** Drops the bot's mentions (with one space next to each) and the @botname of a command. */
+function cleanContent(text: string, mentions: readonly TelegramEntity[], command: Command | undefined): string {
+  const cuts = mentions.map((e) => {
+    let start = e.offset;
+    let end = e.offset + e.length;
+    if (text[end] === ' ') end++;
+    else if (text[start - 1] === ' ') start--;
+    return { start, end, with: '' };
+  });
+  if (command?.target) cuts.push({ start: command.offset, end: command.offset + command.length, with: `/${command.name}` });
+  let out = text;
+  // right to left, so earlier offsets (UTF-16 code units, like JS strings) stay valid
+  for (const cut of cuts.sort((a, b) => b.start - a.start)) out = out.slice(0, cut.start) + cut.with + out.slice(cut.end);
+  out = out.trim();
+  // "@bot, what's up" → "what's up"
+  return mentions.some((e) => e.offset === 0) ? out.replace(/^[,:;]\s*/, '') : out;
+}
