@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { EventBus } from '../core/bus.ts';
 import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
 import { LlmError } from '../core/errors.ts';
@@ -12,6 +12,7 @@ import type { SessionStore, StoredMessage } from './sessions.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant in a chat. Answer concisely.';
+const HOUR_MS = 60 * 60_000;
 
 export interface AgentWorkerDeps {
   bus: EventBus;
@@ -29,6 +30,9 @@ export class AgentWorker implements Worker {
   readonly name = 'agent';
   private readonly abort = new AbortController();
   private readonly handler = (event: InboundEvent) => this.handle(event);
+  private llmErrors: number[] = [];
+  private prompt?: { mtimeMs: number; text: string };
+  private readonly lastActive = new Map<string, number>();
 
   constructor(private readonly deps: AgentWorkerDeps) {}
 
@@ -45,8 +49,17 @@ export class AgentWorker implements Worker {
     this.abort.abort();
   }
 
+  /** For `npm run status`: failed LLM calls and sessions that wrote, both over the last hour. */
+  stats(now = Date.now()): { llmErrorsLastHour: number; sessionsActiveLastHour: number } {
+    this.llmErrors = this.llmErrors.filter((t) => now - t < HOUR_MS);
+    for (const [sessionId, at] of this.lastActive) if (now - at >= HOUR_MS) this.lastActive.delete(sessionId);
+    return { llmErrorsLastHour: this.llmErrors.length, sessionsActiveLastHour: this.lastActive.size };
+  }
+
   private async handle(event: InboundEvent): Promise<void> {
     const { bus, log } = this.deps;
+    this.lastActive.delete(event.sessionId);
+    this.lastActive.set(event.sessionId, Date.now());
     const command = await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model });
     if (command !== undefined) {
       await this.reply(event, command);
@@ -58,6 +71,7 @@ export class AgentWorker implements Worker {
       await this.reply(event, reply);
     } catch (error) {
       if (this.abort.signal.aborted) return;
+      if (error instanceof LlmError) this.llmErrors.push(Date.now());
       const { max_turn_retries, retry_backoff_ms } = this.deps.config().agent;
       const transient = error instanceof LlmError && error.transient;
       if (transient && event.retryCount < max_turn_retries) {
@@ -118,9 +132,14 @@ export class AgentWorker implements Worker {
     await this.deps.bus.ack(event.id);
   }
 
+  /** AGENT.md, read again only when it changed, so an edit applies to the next message. */
   private async systemPrompt(): Promise<string> {
     try {
-      return (await readFile(this.deps.systemPromptFile, 'utf8')).trim() || DEFAULT_SYSTEM_PROMPT;
+      const { mtimeMs } = await stat(this.deps.systemPromptFile);
+      if (this.prompt?.mtimeMs !== mtimeMs) {
+        this.prompt = { mtimeMs, text: (await readFile(this.deps.systemPromptFile, 'utf8')).trim() || DEFAULT_SYSTEM_PROMPT };
+      }
+      return this.prompt.text;
     } catch {
       return DEFAULT_SYSTEM_PROMPT;
     }

@@ -45,6 +45,10 @@ export class OpenAiLlm implements Llm {
 
   async chat(messages: ChatMessage[], tools: ToolSpec[], signal?: AbortSignal): Promise<LlmReply> {
     const llm = this.settings();
+    // the SDK adds a listener to the signal it is given and never removes it: give it one per call
+    const call = new AbortController();
+    const cancel = () => call.abort();
+    signal?.addEventListener('abort', cancel, { once: true });
     let completion: OpenAI.ChatCompletion;
     try {
       completion = await this.clientFor(llm).chat.completions.create(
@@ -54,10 +58,12 @@ export class OpenAiLlm implements Llm {
           ...(tools.length > 0 ? { tools: tools.map((t) => ({ type: 'function' as const, function: t })) } : {}),
           ...(llm.temperature !== undefined ? { temperature: llm.temperature } : {}),
         },
-        signal ? { signal } : undefined,
+        { signal: call.signal },
       );
     } catch (error) {
       throw toLlmError(error);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
     }
     const choice = completion.choices?.[0];
     if (!choice?.message) throw new LlmError('the LLM answered without a message (choices[0].message missing)', true);

@@ -31,7 +31,7 @@ export function loadConfig(workspace: string, env: NodeJS.ProcessEnv = process.e
     const key = issue.path.join('.') || '(top level)';
     const offending = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
     const file = offending.length > 0 && pathHas(runtime, offending) ? runtimePath : userPath;
-    throw new ConfigError(`${file}: ${key}: ${describeIssue(issue)}`, file, key);
+    throw new ConfigError(`${file}: ${key}: ${describeIssue(issue)}`, file, offending.join('.') || key);
   }
   return withSecretsFromEnv(parsed.data, env, userPath);
 }

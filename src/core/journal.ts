@@ -67,6 +67,12 @@ export class Journal {
     return this.pending.size;
   }
 
+  pendingOfType(type: AnyEvent['type']): number {
+    let n = 0;
+    for (const { event } of this.pending.values()) if (event.type === type) n++;
+    return n;
+  }
+
   delivered(id: string): number {
     return this.pending.get(id)?.delivered ?? 0;
   }

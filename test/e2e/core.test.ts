@@ -82,6 +82,13 @@ describe('the daemon and the terminal chat against a fake LLM', () => {
     expect(messages).toEqual([expect.any(String), 'my name is Ada', 'echo: my name is Ada', 'what is my name?']);
   });
 
+  it('many turns in one process leak no abort listeners (the SDK keeps one per signal it is given)', async () => {
+    const lines = Array.from({ length: 15 }, (_, i) => `message ${i}`);
+    const { output } = await chat(workspaceWith(config()), lines);
+    expect(output).toContain('bot> echo: message 14');
+    expect(output).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('/help and /clear are answered without the LLM; an unknown /x goes to the model', async () => {
     const workspace = workspaceWith(config());
     const { output } = await chat(workspace, ['remember this', '/help', '/clear', '/session', '/weather today']);

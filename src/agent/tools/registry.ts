@@ -6,13 +6,15 @@ import { toolSpec, type Tool } from './tool.ts';
 /** The tools offered to the model, and the one place a tool call is parsed, validated and run. */
 export class ToolRegistry {
   private readonly tools = new Map<string, Tool>();
+  private readonly toolSpecs: ToolSpec[];
 
   constructor(tools: Tool[]) {
     for (const tool of tools) this.tools.set(tool.name, tool);
+    this.toolSpecs = tools.map(toolSpec);
   }
 
   specs(): ToolSpec[] {
-    return [...this.tools.values()].map(toolSpec);
+    return this.toolSpecs;
   }
 
   /** Runs a call; every failure becomes text for the model ("Error: ..."), never a throw. */
