@@ -1,6 +1,7 @@
 /**
- * mybot's entry point: `npm start` (the daemon) and `npm run chat` (the terminal chat).
- * Options: --workspace DIR (or MYBOT_WORKSPACE), --chat.
+ * mybot's entry point: `npm start` (the daemon), `npm run chat` (the terminal chat) and
+ * `npm run status` (what the daemon running on the workspace is doing).
+ * Options: --workspace DIR (or MYBOT_WORKSPACE), --chat; the command `status`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,10 @@ try {
 } catch (err) {
   process.stderr.write(`mybot: ${(err as Error).message}\n`);
   process.exit(2);
+}
+if (argv[0] === 'status') {
+  const { printStatus } = await import('./server/status.ts');
+  process.exit(printStatus(workspace));
 }
 // the terminal chat owns stdout: its logs go to a file
 if (chat && !process.env.MYBOT_LOG_FILE) process.env.MYBOT_LOG_FILE = join(workspace, 'logs', 'chat.log');

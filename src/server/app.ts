@@ -1,4 +1,3 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { AgentWorker } from '../agent/agent-worker.ts';
 import { OpenAiLlm } from '../agent/llm.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
@@ -7,14 +6,16 @@ import { fileTools } from '../agent/tools/files.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
 import type { Channel, Publish } from '../channels/channel.ts';
 import { DeliveryWorker } from '../channels/delivery-worker.ts';
-import { workspacePaths } from '../config/workspace.ts';
 import type { Config } from '../config/schema.ts';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigWatcher } from '../config/watch.ts';
+import { workspacePaths } from '../config/workspace.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
-import type { Logger } from '../log.ts';
+import { registerSecret, type Logger } from '../log.ts';
+import { releaseLock, takeLock } from './lock.ts';
 import { createPlatformChannels } from './platform-channels.ts';
+import { STATUS_INTERVAL_MS, writeStatus, type StatusSnapshot } from './status.ts';
 
 export interface AppOptions {
   workspace: string;
@@ -22,77 +23,132 @@ export interface AppOptions {
   log: Logger;
   /** Extra channels (the terminal chat) started alongside those the config enables. */
   extraChannels?: (publish: Publish) => Channel[];
-  /** In-memory bus, no journal, no lock: the terminal chat can run beside a daemon. */
+  /** In-memory bus, no journal, no lock, no config watch: the terminal chat can run beside a daemon. */
   ephemeral?: boolean;
   /** A worker failed with an error no restart can fix (e.g. Discord closed the gateway with 4014). */
   onFatal?: (error: unknown) => void;
 }
 
-/** Wires config, bus, journal, workers and channels together; `stop` shuts them down in order. */
+const PLATFORMS = ['telegram', 'discord'] as const;
+
+/** Wires config, bus, journal, workers and channels together; reloads config; `stop` shuts down in order. */
 export class App {
-  private constructor(
-    readonly bus: LocalBus,
-    private readonly journal: Journal | undefined,
-    private readonly supervisor: Supervisor,
-    private readonly channels: Map<string, Channel>,
-    private readonly agent: AgentWorker,
-    private readonly options: AppOptions,
-  ) {}
+  private config: Config;
+  private readonly current = () => this.config;
+  private readonly paths: ReturnType<typeof workspacePaths>;
+  private readonly journal: Journal | undefined;
+  readonly bus: LocalBus;
+  private readonly supervisor: Supervisor;
+  private readonly channels = new Map<string, Channel>();
+  private readonly agent: AgentWorker;
+  private readonly publish: Publish;
+  private readonly startedAt = Date.now();
+  private watcher?: ConfigWatcher;
+  private statusTimer?: NodeJS.Timeout;
+
+  private constructor(private readonly options: AppOptions) {
+    const { workspace, log } = options;
+    this.config = options.config;
+    this.paths = workspacePaths(workspace);
+    if (!options.ephemeral) takeLock(this.paths.pidFile);
+    this.journal = options.ephemeral ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
+    this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...(this.journal ? { journal: this.journal } : {}) });
+    const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
+    const tools = new ToolRegistry([...fileTools(workspace), ...bash]);
+    const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log);
+    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, log });
+    this.publish = (event) => this.bus.publish(event);
+    this.supervisor = new Supervisor(log, options.onFatal);
+  }
 
   static async start(options: AppOptions): Promise<App> {
-    const { workspace, log } = options;
-    const config = options.config;
-    const paths = workspacePaths(workspace);
-    if (!options.ephemeral) takeLock(paths.pidFile);
-    const journal = options.ephemeral ? undefined : new Journal(paths.journal, { fsync: config.server.journal_fsync, log });
-    const bus = new LocalBus({ log, maxConcurrency: config.server.max_concurrency, ...(journal ? { journal } : {}) });
-    const current = () => config;
-    const tools = new ToolRegistry([...fileTools(workspace), ...(config.tools.bash.enabled ? [bashTool(workspace, () => current().tools.bash)] : [])]);
-    const sessions = new JsonlSessionStore(paths.sessions, () => current().llm.max_context_messages, log);
-    const agent = new AgentWorker({ bus, llm: new OpenAiLlm(() => current().llm), sessions, tools, config: current, systemPromptFile: paths.agentPrompt, log });
-    const publish: Publish = (event) => bus.publish(event);
-    const channels = new Map<string, Channel>();
-    for (const channel of [...createPlatformChannels(current, publish, log), ...(options.extraChannels?.(publish) ?? [])]) channels.set(channel.name, channel);
-
-    const supervisor = new Supervisor(log, options.onFatal);
-    const app = new App(bus, journal, supervisor, channels, agent, options);
-    await supervisor.start(new DeliveryWorker(bus, () => channels, log));
-    await supervisor.start(agent);
-    // channels connect before the replay, so replayed replies find them ready
-    await Promise.all([...channels.values()].map((channel) => supervisor.start(channel)));
-    await bus.run();
-    log.info({ workspace, channels: [...channels.keys()], model: config.llm.model }, 'mybot is up');
+    const app = new App(options);
+    await app.startWorkers();
     return app;
+  }
+
+  private async startWorkers(): Promise<void> {
+    const { workspace, log, ephemeral } = this.options;
+    await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
+    await this.supervisor.start(this.agent);
+    const channels = [...createPlatformChannels(this.current, this.publish, log), ...(this.options.extraChannels?.(this.publish) ?? [])];
+    for (const channel of channels) this.channels.set(channel.name, channel);
+    // channels connect before the replay, so replayed replies find them ready
+    await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
+    await this.bus.run();
+    if (!ephemeral) {
+      this.watcher = new ConfigWatcher(workspace, (config) => this.applyConfig(config), log);
+      this.watcher.start();
+      this.statusTimer = setInterval(() => this.writeStatus(), STATUS_INTERVAL_MS);
+      this.writeStatus();
+    }
+    log.info({ workspace, channels: [...this.channels.keys()], model: this.config.llm.model }, 'mybot is up');
+  }
+
+  /**
+   * Takes a reloaded config: model, allowlists and limits apply to the next message (everything
+   * reads `current()`); a channel whose connection settings changed is restarted alone.
+   */
+  async applyConfig(next: Config): Promise<void> {
+    const previous = this.config;
+    this.config = next;
+    for (const secret of [next.llm.api_key, next.channels.telegram.bot_token, next.channels.discord.bot_token]) registerSecret(secret);
+    for (const name of PLATFORMS) {
+      const { allowed_user_ids: _a, ...before } = previous.channels[name];
+      const { allowed_user_ids: _b, ...after } = next.channels[name];
+      if (JSON.stringify(before) !== JSON.stringify(after)) await this.restartChannel(name);
+    }
+  }
+
+  private async restartChannel(name: (typeof PLATFORMS)[number]): Promise<void> {
+    const { log } = this.options;
+    if (this.channels.has(name)) {
+      await this.supervisor.stop(name);
+      this.channels.delete(name);
+      log.info({ channel: name }, 'channel stopped for a config change');
+    }
+    const channel = createPlatformChannels(this.current, this.publish, log).find((c) => c.name === name);
+    if (!channel) return;
+    this.channels.set(name, channel);
+    try {
+      await this.supervisor.start(channel);
+      log.info({ channel: name }, 'channel started with the new config');
+    } catch (err) {
+      log.error({ err, channel: name }, 'channel failed to start with the new config; fix the config and save it again');
+    }
+  }
+
+  snapshot(): StatusSnapshot {
+    const agent = this.agent.stats();
+    return {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      updatedAt: Date.now(),
+      channels: Object.fromEntries([...this.channels].map(([name, channel]) => [name, channel.status()])),
+      bus: this.bus.stats(),
+      repliesWaiting: this.journal?.pendingOfType('outbound') ?? 0,
+      ...agent,
+    };
+  }
+
+  private writeStatus(): void {
+    try {
+      writeStatus(this.paths.statusFile, this.snapshot());
+    } catch (err) {
+      this.options.log.warn({ err }, 'could not write the status file');
+    }
   }
 
   /** Graceful stop: no new messages, in-flight turns finish and deliver (up to the drain deadline), the rest stays journaled. */
   async stop(): Promise<void> {
-    const { log, config } = this.options;
+    const { log } = this.options;
+    this.watcher?.stop();
+    clearInterval(this.statusTimer);
     await Promise.all([...this.channels.values()].map((c) => c.pause().catch((err) => log.warn({ err, channel: c.name }, 'pause failed'))));
-    await this.bus.stop(config.server.drain_timeout_s * 1000);
+    await this.bus.stop(this.config.server.drain_timeout_s * 1000);
     this.agent.cancelInFlight();
     await this.supervisor.stopAll();
     this.journal?.close();
-    if (!this.options.ephemeral) rmSync(workspacePaths(this.options.workspace).pidFile, { force: true });
-  }
-}
-
-/** One daemon per workspace: two would interleave writes to one journal. */
-function takeLock(pidFile: string): void {
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    if (pid && pid !== process.pid && isAlive(pid)) {
-      throw new ConfigError(`another mybot (pid ${pid}) is running on this workspace: stop it first, or use another --workspace`);
-    }
-  }
-  writeFileSync(pidFile, String(process.pid), { mode: 0o600 });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if (!this.options.ephemeral) releaseLock(this.paths.pidFile);
   }
 }

@@ -1,0 +1,63 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { ChannelStatus } from '../channels/channel.ts';
+import type { BusStats } from '../core/bus.ts';
+import { workspacePaths } from '../config/workspace.ts';
+import { lockHolder } from './lock.ts';
+
+/** What `npm run status` shows; the daemon rewrites it in its workspace every few seconds. */
+export interface StatusSnapshot {
+  pid: number;
+  startedAt: number;
+  updatedAt: number;
+  channels: Record<string, ChannelStatus>;
+  bus: BusStats;
+  /** Outbound events not yet accepted by their platform. */
+  repliesWaiting: number;
+  sessionsActiveLastHour: number;
+  llmErrorsLastHour: number;
+}
+
+export const STATUS_INTERVAL_MS = 2000;
+
+export function writeStatus(file: string, snapshot: StatusSnapshot): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(snapshot), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function readStatus(file: string): StatusSnapshot | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as StatusSnapshot;
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatStatus(snapshot: StatusSnapshot | undefined, running: boolean, now = Date.now()): string {
+  if (!snapshot || !running) return 'mybot is not running on this workspace.';
+  const stale = now - snapshot.updatedAt > 5 * STATUS_INTERVAL_MS;
+  const lines = [
+    `mybot is running (pid ${snapshot.pid}), up ${formatDuration(now - snapshot.startedAt)}${stale ? `; status last updated ${formatDuration(now - snapshot.updatedAt)} ago (busy or stuck?)` : ''}`,
+    ...Object.entries(snapshot.channels).map(([name, s]) => `  ${name}: ${s.state}${s.lastError ? ` (last error: ${s.lastError})` : ''}`),
+    `  sessions active in the last hour: ${snapshot.sessionsActiveLastHour}; answering now: ${snapshot.bus.activeSessions}`,
+    `  bus queue depth: ${snapshot.bus.queued}; unacknowledged events: ${snapshot.bus.unacked}`,
+    `  replies waiting for delivery: ${snapshot.repliesWaiting}`,
+    `  LLM errors in the last hour: ${snapshot.llmErrorsLastHour}`,
+  ];
+  return lines.join('\n');
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** `npm run status`: prints the report; the exit code is 0 when the daemon runs, 3 when it does not. */
+export function printStatus(workspace: string): number {
+  const paths = workspacePaths(workspace);
+  const running = lockHolder(paths.pidFile) !== undefined;
+  process.stdout.write(`${formatStatus(readStatus(paths.statusFile), running)}\n`);
+  return running ? 0 : 3;
+}
