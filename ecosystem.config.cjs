@@ -8,7 +8,9 @@ module.exports = {
       name: 'mybot',
       cwd: __dirname,
       script: path.join(__dirname, 'src', 'main.ts'),
-      // tsx runs the TypeScript sources directly: nothing to build, no dist/ to forget
+      // tsx runs the TypeScript sources directly: nothing to build, no dist/ to forget.
+      // The interpreter is named because pm2 would pick bun for a .ts script.
+      interpreter: 'node',
       node_args: ['--import', 'tsx'],
       exec_mode: 'fork',
       instances: 1,
