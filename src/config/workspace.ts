@@ -33,14 +33,14 @@ export function resolveWorkspace(argv: string[], env: NodeJS.ProcessEnv): string
 
 /** Creates a workspace that does not exist yet from default_workspace's templates; checks it is writable. */
 export function prepareWorkspace(workspace: string): void {
-  if (!existsSync(workspace) || readdirSync(workspace).length === 0) {
-    mkdirSync(workspace, { recursive: true });
-    for (const entry of readdirSync(DEFAULT_WORKSPACE)) {
-      if (isTemplate(entry)) cpSync(join(DEFAULT_WORKSPACE, entry), join(workspace, entry), { recursive: true });
-    }
-  }
   const paths = workspacePaths(workspace);
   try {
+    if (!existsSync(workspace) || readdirSync(workspace).length === 0) {
+      mkdirSync(workspace, { recursive: true });
+      for (const entry of readdirSync(DEFAULT_WORKSPACE)) {
+        if (isTemplate(entry)) cpSync(join(DEFAULT_WORKSPACE, entry), join(workspace, entry), { recursive: true });
+      }
+    }
     mkdirSync(paths.state, { recursive: true, mode: 0o700 });
     mkdirSync(paths.sessions, { recursive: true, mode: 0o700 });
     accessSync(paths.state, constants.W_OK);

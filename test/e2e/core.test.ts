@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { chat, workspaceWith } from '../helpers/chat.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
 import { spawnSync } from 'node:child_process';
 
@@ -143,5 +144,41 @@ describe('start-up errors: one line saying what to fix, non-zero exit, before an
     ]);
     expect(readdirSync(workspace).sort()).toEqual(expect.arrayContaining(['AGENT.md', 'config.example.yaml', 'sessions', '.mybot']));
     rmSync(workspace, { recursive: true, force: true });
+  });
+});
+
+describe('stopping', () => {
+  it('a workspace that cannot be created exits with one line', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', '--workspace', '/dev/null/workspace'], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'test' } });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^mybot: workspace \/dev\/null\/workspace is not writable \(ENOTDIR\): fix its permissions or choose another with --workspace$/);
+  });
+
+  it('a second signal exits at once, and the turn it cut short is answered after the next start', async () => {
+    const llm = await FakeOpenAI.start();
+    const { FakeTelegram } = await import('../fakes/telegram.ts');
+    const telegram = await FakeTelegram.start();
+    const config = { llm: { api_base: llm.url, model: 'm', max_retries: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot } }, server: { drain_timeout_s: 30 } };
+    try {
+      const daemon = await Daemon.start({ config });
+      llm.setLatency(20_000);
+      telegram.userSays({ chatId: 42, text: 'take your time' });
+      await llm.waitForRequests(1);
+      daemon.child.kill('SIGTERM');
+      await daemon.waitForLog('stopping: finishing replies in flight');
+      const second = Date.now();
+      daemon.child.kill('SIGTERM');
+      expect(await daemon.waitForExit()).toBe(1);
+      expect(Date.now() - second).toBeLessThan(5000);
+      expect(telegram.botMessages(42)).toHaveLength(0);
+
+      llm.setLatency(0);
+      const again = await Daemon.start({ config, workspace: daemon.workspace });
+      await waitFor(() => telegram.botMessages(42).length === 1, 10_000, 'the reply after the restart');
+      expect(telegram.botMessages(42)[0]!.text).toBe('echo: take your time');
+      await again.dispose();
+    } finally {
+      await Promise.all([llm.close(), telegram.close()]);
+    }
   });
 });
