@@ -1,0 +1,258 @@
+import { Client, Events, GatewayIntentBits, Partials, Routes, type Message } from 'discord.js';
+import { createEvent, type EventSource, type InboundEvent } from '../../core/events.ts';
+import { ChannelError } from '../../core/errors.ts';
+import type { Config } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
+import { REFUSAL_TEXT, RefusalLimiter, TEXT_ONLY_TEXT } from '../access.ts';
+import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
+import { splitMessage } from '../split.ts';
+import { closeError, startError, toChannelError } from './errors.ts';
+import { neutralizeMentions } from './format.ts';
+import { decideInbound, discordEventId, discordSessionId, type DiscordInbound } from './inbound.ts';
+import { createMessageBody, DISCORD_MAX_CONTENT, messageNonce } from './outbound.ts';
+
+/**
+ * Typing shows only if the reply is not out by then: Discord clears the indicator when the bot's
+ * message arrives, so a quick answer would only flash it, at the cost of a REST call counted
+ * against the bot's 50 requests/s.
+ */
+const TYPING_GRACE_MS = 500;
+/** discord.js reports an op 9 only as a debug line: `Invalid session; will attempt to resume: false`. */
+const INVALID_SESSION = /Invalid session; will attempt to resume: (true|false)/;
+/** Other discord.js debug lines worth a log: why a connection attempt failed. */
+const GATEWAY_NOTICE = /Session timed out|unknown error occurred|Failed to connect/;
+
+/**
+ * Discord through discord.js: gateway messages → InboundEvents, replies → `POST /channels/{id}/messages`.
+ * discord.js owns rate limits (its REST queue honours 429 buckets and retries 5xx) and gateway
+ * reconnect/resume; this class decides what is answered and turns failures into ChannelErrors.
+ */
+export class DiscordChannel implements Channel {
+  readonly name = 'discord';
+  /** A typing indicator lasts ~10 s. */
+  readonly typingIntervalMs = 8000;
+  onCrash?: (error: unknown) => void;
+
+  private client: Client | undefined;
+  private state: ChannelStatus['state'] = 'stopped';
+  private lastError: string | undefined;
+  private paused = false;
+  private running = false;
+  /** Set when the gateway closed for good during `start`, so `start` rejects with the reason. */
+  private failStart: ((error: ChannelError) => void) | undefined;
+  private readonly refusals = new RefusalLimiter();
+  /** Typing indicators waiting out the grace period, by channel id. */
+  private readonly typing = new Map<string, NodeJS.Timeout>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly settings: () => Config['channels']['discord'],
+    private readonly publish: Publish,
+    log: Logger,
+  ) {
+    this.log = log.child({ mod: 'discord' });
+  }
+
+  async start(): Promise<void> {
+    const { bot_token: token, api_base: api } = this.settings();
+    if (!token) throw new ChannelError('channels.discord.bot_token is missing: set it or DISCORD_BOT_TOKEN', false, { fatal: true });
+    this.state = 'connecting';
+    this.paused = false;
+    const client = new Client({
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
+      // DMs arrive without a CHANNEL_CREATE first: without this partial discord.js drops them
+      partials: [Partials.Channel],
+      rest: { api },
+      failIfNotExists: false,
+    });
+    this.client = client;
+    this.listen(client);
+    try {
+      const ready = new Promise<void>((resolve, reject) => {
+        client.once(Events.ClientReady, () => resolve());
+        this.failStart = reject;
+      });
+      ready.catch(() => undefined); // login() may reject first; the reason is then in its error
+      await client.login(token);
+      await ready;
+    } catch (err) {
+      this.failStart = undefined;
+      this.client = undefined;
+      await client.destroy().catch(() => undefined);
+      const error = startError(err, api);
+      this.state = 'failed';
+      this.lastError = error.message;
+      throw error;
+    }
+    this.failStart = undefined;
+    this.running = true;
+    this.state = 'connected';
+    for (const shard of client.ws.shards.values()) {
+      shard.on('close', (event) => this.log.warn({ shardId: shard.id, code: event.code }, 'gateway connection closed'));
+    }
+    this.log.info({ botId: client.user?.id, username: client.user?.username }, 'connected to Discord');
+  }
+
+  /** Stops taking messages; REST stays up so replies in flight still go out. */
+  async pause(): Promise<void> {
+    this.paused = true;
+  }
+
+  async stop(): Promise<void> {
+    this.paused = true;
+    this.running = false;
+    const client = this.client;
+    this.client = undefined;
+    for (const timer of this.typing.values()) clearTimeout(timer);
+    this.typing.clear();
+    if (this.state !== 'failed') this.state = 'stopped';
+    await client?.destroy();
+  }
+
+  render(content: string): string[] {
+    // neutralized before splitting, so the zero-width spaces count against the limit
+    return splitMessage(neutralizeMentions(content), DISCORD_MAX_CONTENT);
+  }
+
+  async send(chunk: OutgoingChunk): Promise<void> {
+    clearTimeout(this.typing.get(chunk.target.chatId));
+    this.typing.delete(chunk.target.chatId);
+    const body = createMessageBody(chunk.text, chunk.target, messageNonce(chunk.eventId, chunk.index), chunk.index === 0);
+    await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
+  }
+
+  /** Shows typing after the grace period unless a reply went out first; renewals come every `typingIntervalMs`. */
+  async sendTyping(target: EventSource): Promise<void> {
+    const channelId = target.chatId;
+    if (this.typing.has(channelId)) return;
+    const timer = setTimeout(() => {
+      this.typing.delete(channelId);
+      this.rest('show typing', channelId, (client) => client.rest.post(Routes.channelTyping(channelId))).catch((err: unknown) =>
+        this.log.debug({ err, channelId }, 'typing indicator failed'),
+      );
+    }, TYPING_GRACE_MS);
+    this.typing.set(channelId, timer);
+  }
+
+  status(): ChannelStatus {
+    return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  private listen(client: Client): void {
+    client.on(Events.MessageCreate, (message) => this.onMessage(client, message));
+    client.on(Events.ShardDisconnect, (event, shardId) => this.onDisconnect(event.code, shardId));
+    client.on(Events.ShardReconnecting, (shardId) => {
+      if (this.running) this.state = 'reconnecting';
+      this.log.info({ shardId }, 'gateway reconnecting');
+    });
+    client.on(Events.ShardResume, (shardId, replayed) => {
+      if (this.running) this.state = 'connected';
+      this.log.info({ shardId, replayed }, 'gateway session resumed');
+    });
+    client.on(Events.ShardReady, (shardId) => {
+      if (this.running) this.state = 'connected';
+      this.log.info({ shardId }, 'gateway session started');
+    });
+    client.on(Events.Invalidated, () => this.log.warn('gateway session invalidated'));
+    client.on(Events.ShardError, (err, shardId) => this.log.warn({ err, shardId }, 'gateway connection error'));
+    client.on(Events.Error, (err) => this.log.error({ err }, 'discord.js error'));
+    // only known lines: other debug lines may carry the IDENTIFY payload
+    client.on(Events.Debug, (line) => {
+      const invalid = INVALID_SESSION.exec(line);
+      if (invalid) this.log.warn({ resumable: invalid[1] === 'true' }, 'gateway session invalidated by Discord');
+      else if (GATEWAY_NOTICE.test(line)) this.log.info({ detail: line }, 'gateway');
+    });
+    client.rest.on('rateLimited', (info) => {
+      this.log.warn({ method: info.method, route: info.route, retryAfterMs: info.retryAfter, global: info.global, scope: info.scope, limit: info.limit }, 'Discord rate limit: waiting');
+    });
+  }
+
+  private onMessage(client: Client, message: Message): void {
+    const botId = client.user?.id;
+    if (this.paused || !botId) return;
+    const decision = decideInbound(toInbound(message, botId), botId, this.settings().allowed_user_ids);
+    const eventId = discordEventId(message.channelId, message.id);
+    const sessionId = discordSessionId(message.channelId);
+    switch (decision.action) {
+      case 'ignore':
+        if (decision.reason === 'empty') this.log.debug({ eventId }, 'empty message ignored');
+        return;
+      case 'refuse':
+        this.log.info({ eventId, userId: message.author.id }, 'message from a user not in channels.discord.allowed_user_ids');
+        if (this.refusals.shouldRefuse(message.author.id)) void this.notice(message, eventId, REFUSAL_TEXT);
+        return;
+      case 'text-only':
+        void this.notice(message, eventId, TEXT_ONLY_TEXT);
+        return;
+      case 'answer': {
+        const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message), content: decision.content, retryCount: 0 });
+        // a replayed MESSAGE_CREATE has the same event id: the journal turns it away
+        this.publish(event).then(
+          (fresh) => {
+            if (!fresh) this.log.debug({ eventId, sessionId }, 'message already handled; duplicate ignored');
+          },
+          (err: unknown) => this.log.error({ err, eventId, sessionId }, 'could not journal a Discord message; it will not be answered'),
+        );
+      }
+    }
+  }
+
+  /** A fixed answer that needs no LLM (refusal, text only), sent once even if the message is replayed. */
+  private async notice(message: Message, eventId: string, text: string): Promise<void> {
+    const body = createMessageBody(text, sourceOf(message), messageNonce(eventId, 'notice'), true);
+    try {
+      await this.rest('send a notice', message.channelId, (client) => client.rest.post(Routes.channelMessages(message.channelId), { body }));
+    } catch (err) {
+      this.log.warn({ err, eventId }, 'could not send a notice');
+    }
+  }
+
+  private async rest(what: string, channelId: string, call: (client: Client) => Promise<unknown>): Promise<void> {
+    const client = this.client;
+    if (!client) throw new ChannelError(`cannot ${what} in Discord channel ${channelId}: the Discord channel is not running`, true);
+    try {
+      await call(client);
+    } catch (err) {
+      throw toChannelError(err, `${what} in channel ${channelId}`);
+    }
+  }
+
+  private onDisconnect(code: number, shardId: number): void {
+    this.log.error({ shardId, code }, 'Discord closed the gateway for good');
+    const error = closeError(code);
+    this.state = 'failed';
+    this.lastError = error.message;
+    if (this.failStart) return this.failStart(error);
+    if (this.running) {
+      this.running = false;
+      this.onCrash?.(error);
+    }
+  }
+}
+
+function toInbound(message: Message, botId: string): DiscordInbound {
+  return {
+    id: message.id,
+    channelId: message.channelId,
+    guildId: message.guildId,
+    authorId: message.author.id,
+    authorIsBot: message.author.bot || message.webhookId !== null,
+    type: message.type,
+    content: message.content,
+    attachments: message.attachments.size + message.stickers.size,
+    mentionsBot: message.mentions.users.has(botId),
+    repliesToBot: message.mentions.repliedUser?.id === botId,
+  };
+}
+
+function sourceOf(message: Message): EventSource {
+  const channel = message.channel as Message['channel'] | null;
+  return {
+    channel: 'discord',
+    chatId: message.channelId,
+    userId: message.author.id,
+    messageId: message.id,
+    ...(channel?.isThread() ? { threadId: message.channelId } : {}),
+    chatType: message.guildId === null ? 'private' : 'group',
+  };
+}

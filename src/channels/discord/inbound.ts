@@ -1,0 +1,74 @@
+import { isAllowed } from '../access.ts';
+
+/** What the filter needs to know about a Discord message, taken from discord.js by the adapter. */
+export interface DiscordInbound {
+  id: string;
+  channelId: string;
+  /** null in a DM. */
+  guildId: string | null;
+  authorId: string;
+  /** Bots and webhooks. */
+  authorIsBot: boolean;
+  /** 0 default, 19 reply; everything else is a system message (join, pin, boost, thread created…). */
+  type: number;
+  content: string;
+  /** Attachments and stickers: things the agent cannot read yet. */
+  attachments: number;
+  /** The bot is in `mentions.users` (an explicit `<@id>`, or the ping of a reply to it). */
+  mentionsBot: boolean;
+  /** The message replies to one of the bot's messages (`mentions.repliedUser`), pinged or not. */
+  repliesToBot: boolean;
+}
+
+export type InboundDecision =
+  | { action: 'ignore'; reason: 'system' | 'own' | 'bot' | 'not-addressed' | 'empty' }
+  /** Addressed to the bot by someone not in allowed_user_ids: no LLM call, at most a short refusal. */
+  | { action: 'refuse' }
+  /** Only attachments: a short fixed answer, no LLM call. */
+  | { action: 'text-only' }
+  | { action: 'answer'; content: string };
+
+const ANSWERED_TYPES: ReadonlySet<number> = new Set([0, 19]);
+
+/**
+ * Which messages the agent answers. In a DM, every one; in a guild channel or thread only a
+ * message that mentions the bot (`<@id>` / `<@!id>`, stripped from the content) or replies to one
+ * of its messages. The bot's own and other bots' messages, system messages and `@everyone` /
+ * `@here` pings without an explicit mention are ignored; strangers are refused before any LLM call.
+ */
+export function decideInbound(message: DiscordInbound, botId: string, allowedUserIds: readonly string[]): InboundDecision {
+  if (!ANSWERED_TYPES.has(message.type)) return { action: 'ignore', reason: 'system' };
+  if (message.authorId === botId) return { action: 'ignore', reason: 'own' };
+  if (message.authorIsBot) return { action: 'ignore', reason: 'bot' };
+  const mentionPattern = botMention(botId);
+  // A reply pings its author by default, so `mentionsBot` alone is not a mention: the text must name the bot.
+  const mentioned = message.mentionsBot && mentionPattern.test(message.content);
+  if (message.guildId !== null && !mentioned && !message.repliesToBot) return { action: 'ignore', reason: 'not-addressed' };
+  if (!isAllowed(message.authorId, allowedUserIds)) return { action: 'refuse' };
+  const content = stripMention(message.content, botId);
+  if (content === '') return message.attachments > 0 ? { action: 'text-only' } : { action: 'ignore', reason: 'empty' };
+  return { action: 'answer', content };
+}
+
+/** Removes every `<@botId>` / `<@!botId>` and the spacing it leaves behind. */
+export function stripMention(content: string, botId: string): string {
+  const mention = botMention(botId).source;
+  return content
+    .replace(new RegExp(`^\\s*${mention}[,:]?`), '')
+    .replace(new RegExp(`[ \\t]*${mention}[ \\t]*`, 'g'), ' ')
+    .trim();
+}
+
+function botMention(botId: string): RegExp {
+  return new RegExp(`<@!?${botId}>`);
+}
+
+/** Bus ids: a deterministic event id makes a replayed MESSAGE_CREATE a duplicate the journal rejects. */
+export function discordEventId(channelId: string, messageId: string): string {
+  return `discord:${channelId}:${messageId}`;
+}
+
+/** One conversation per channel: a thread is a channel, and a DM channel belongs to one user. */
+export function discordSessionId(channelId: string): string {
+  return `discord:${channelId}`;
+}
