@@ -21,6 +21,8 @@ export async function run(options: RunOptions): Promise<void> {
   const { workspace, chat } = options;
   let app: App | undefined;
   let stopping = false;
+  // a daemon with no channel enabled has nothing else keeping the event loop alive
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   try {
     prepareWorkspace(workspace);
     if (!existsSync(join(workspace, USER_CONFIG))) {
@@ -47,8 +49,6 @@ export async function run(options: RunOptions): Promise<void> {
     await flushLog();
     process.exit(1);
   }
-  // a daemon with no channel enabled has nothing else keeping the event loop alive
-  const keepAlive = setInterval(() => undefined, 1 << 30);
   process.send?.('ready');
 
   /** With `failure`, the daemon exits 1 after the graceful stop, saying what to fix in that one line. */

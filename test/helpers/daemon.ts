@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -66,6 +66,8 @@ export class Daemon {
   static spawn(options: DaemonOptions): Daemon {
     const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'mybot-e2e-'));
     writeFileSync(join(workspace, 'config.user.yaml'), stringify(options.config));
+    // as in a workspace created from the templates
+    if (!existsSync(join(workspace, 'AGENT.md'))) copyFileSync(join(PROJECT_ROOT, 'default_workspace', 'AGENT.md'), join(workspace, 'AGENT.md'));
     for (const [path, content] of Object.entries(options.files ?? {})) writeFileSync(join(workspace, path), content);
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--workspace', workspace, ...(options.args ?? [])], {
       cwd: PROJECT_ROOT,
