@@ -9,7 +9,8 @@ import {
   type Message,
   type TextChannel,
 } from 'discord.js';
-import { FakeDiscord, waitFor, type FakeDiscordOptions } from './discord.ts';
+import { FakeDiscord, type FakeDiscordOptions } from './discord.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ALL_INTENTS = [
   GatewayIntentBits.Guilds,

@@ -54,25 +54,6 @@ export const ChannelType = { GUILD_TEXT: 0, DM: 1, PUBLIC_THREAD: 11, PRIVATE_TH
 const DISCORD_EPOCH = 1_420_070_400_000n;
 const MENTION = /<@!?(\d+)>/g;
 
-/** Polls `fn` every ~10 ms until it returns a truthy value; rejects after `timeoutMs` naming `what`. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value as NonNullable<T>;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`, { cause: lastError });
-    }
-    await delay(10);
-  }
-}
-
 /** Increasing snowflake ids (timestamp << 22, bumped by one when two are minted in the same millisecond). */
 export class SnowflakeSource {
   private last = 0n;

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Bot, GrammyError, HttpError } from 'grammy';
-import { FakeTelegram, waitFor } from './telegram.ts';
+import { FakeTelegram } from './telegram.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 describe('FakeTelegram with the real grammY Bot', () => {
   let fake: FakeTelegram;

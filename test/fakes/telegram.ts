@@ -104,17 +104,6 @@ async function readParams(req: IncomingMessage, url: URL): Promise<Record<string
 
 type Poll = { offset: number; limit: number; finish: (updates: FakeUpdate[] | ApiError) => void };
 
-/** Polls fn every 10 ms until it returns something other than undefined/false; rejects at the deadline. */
-export async function waitFor<T>(fn: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() >= deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** A Telegram Bot API server on 127.0.0.1 for grammY (`client.apiRoot`), with injected traffic and faults. */
 export class FakeTelegram {
   readonly requests: RecordedRequest[] = [];
