@@ -1,12 +1,18 @@
 import { writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { OPENAI_API_BASE } from './schema.ts';
 
 /** Asks the few questions a first start needs, on a terminal, and writes config.user.yaml. */
 export async function askForConfig(file: string, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
-  const rl = createInterface({ input, output });
-  const ask = async (question: string, fallback = '') => (await rl.question(fallback ? `${question} [${fallback}]: ` : `${question}: `)).trim() || fallback;
+  const rl = createInterface({ input, terminal: false });
+  // an iterator buffers lines, so answers typed (or pasted) ahead of their question are kept
+  const lines = rl[Symbol.asyncIterator]();
+  const ask = async (question: string, fallback = '') => {
+    output.write(fallback ? `${question} [${fallback}]: ` : `${question}: `);
+    const next = await lines.next();
+    return (next.done ? '' : String(next.value).trim()) || fallback;
+  };
   try {
     output.write(`No ${file} yet: a few questions to create it (Enter keeps the default).\n`);
     const apiBase = await ask('LLM endpoint (OpenAI-compatible base URL)', OPENAI_API_BASE);
