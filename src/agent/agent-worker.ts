@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import type { EventBus } from '../core/bus.ts';
 import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
 import { LlmError } from '../core/errors.ts';
@@ -67,8 +67,10 @@ export class AgentWorker implements Worker {
     }
     await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
     try {
-      const reply = (await this.replayedReply(event)) ?? (await this.turn(event));
-      await this.reply(event, reply);
+      const { messages } = await this.deps.sessions.load(event.sessionId);
+      const recorded = recordedReply(messages, event.id);
+      if (recorded !== undefined) await this.reply(event, recorded);
+      else await this.turn(event, messages);
     } catch (error) {
       if (this.abort.signal.aborted) return;
       if (error instanceof LlmError) this.llmErrors.push(Date.now());
@@ -88,14 +90,14 @@ export class AgentWorker implements Worker {
     }
   }
 
-  private async turn(event: InboundEvent): Promise<string> {
+  /** One LLM turn: recorded in the session, then answered; logged once the answer is on its way. */
+  private async turn(event: InboundEvent, history: StoredMessage[]): Promise<void> {
     const { llm, sessions, tools, config } = this.deps;
-    const window = await sessions.load(event.sessionId);
     const result = await runTurn({
       llm,
       tools,
-      system: await this.systemPrompt(),
-      history: window.messages.map(({ ts: _ts, eventId: _id, ...message }) => message),
+      system: this.systemPrompt(),
+      history: history.map(({ ts: _ts, eventId: _id, ...message }) => message),
       user: event.content,
       maxRounds: config().llm.max_tool_rounds,
       signal: this.abort.signal,
@@ -103,17 +105,8 @@ export class AgentWorker implements Worker {
     const ts = Date.now();
     const turn: StoredMessage[] = [{ role: 'user', content: event.content, ts, eventId: event.id }, ...result.added.map((m) => ({ ...m, ts }))];
     await sessions.appendTurn(event.sessionId, turn);
+    await this.reply(event, result.reply);
     this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, tokens: result.tokens, rounds: result.added.length }, 'turn done');
-    return result.reply;
-  }
-
-  /** After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a new one. */
-  private async replayedReply(event: InboundEvent): Promise<string | undefined> {
-    const { messages } = await this.deps.sessions.load(event.sessionId);
-    const at = messages.findIndex((m) => m.eventId === event.id);
-    if (at < 0) return undefined;
-    const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
-    return typeof last?.content === 'string' ? last.content : undefined;
   }
 
   /** Publishes the answer (its id derives from the inbound's, so a replay cannot publish it twice), then acks the inbound. */
@@ -132,18 +125,29 @@ export class AgentWorker implements Worker {
     await this.deps.bus.ack(event.id);
   }
 
-  /** AGENT.md, read again only when it changed, so an edit applies to the next message. */
-  private async systemPrompt(): Promise<string> {
+  /**
+   * AGENT.md, read again only when it changed, so an edit applies to the next message. Sync: a stat
+   * of a local file takes microseconds, the async one a thread-pool round trip on every turn.
+   */
+  private systemPrompt(): string {
     try {
-      const { mtimeMs } = await stat(this.deps.systemPromptFile);
+      const { mtimeMs } = statSync(this.deps.systemPromptFile);
       if (this.prompt?.mtimeMs !== mtimeMs) {
-        this.prompt = { mtimeMs, text: (await readFile(this.deps.systemPromptFile, 'utf8')).trim() || DEFAULT_SYSTEM_PROMPT };
+        this.prompt = { mtimeMs, text: readFileSync(this.deps.systemPromptFile, 'utf8').trim() || DEFAULT_SYSTEM_PROMPT };
       }
       return this.prompt.text;
     } catch {
       return DEFAULT_SYSTEM_PROMPT;
     }
   }
+}
+
+/** After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a new one. */
+function recordedReply(messages: StoredMessage[], eventId: string): string | undefined {
+  const at = messages.findIndex((m) => m.eventId === eventId);
+  if (at < 0) return undefined;
+  const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
+  return typeof last?.content === 'string' ? last.content : undefined;
 }
 
 function userMessageFor(error: unknown): string {

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChatMessage } from './llm.ts';
@@ -52,7 +53,9 @@ export class JsonlSessionStore implements SessionStore {
 
   async appendTurn(sessionId: string, messages: StoredMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await appendFile(this.fileOf(sessionId), messages.map((m) => JSON.stringify(m)).join('\n') + '\n', { mode: 0o600 });
+    // sync, as the journal writes: a small append to a local file takes microseconds, the reply
+    // waits for it, and the async one costs three thread-pool round trips (open, write, close)
+    appendFileSync(this.fileOf(sessionId), messages.map((m) => JSON.stringify(m)).join('\n') + '\n', { mode: 0o600 });
     const window = this.cache.get(sessionId);
     if (window) {
       window.messages.push(...messages);

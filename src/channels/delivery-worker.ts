@@ -91,11 +91,14 @@ export class DeliveryWorker implements Worker {
     if (!channel || this.typing.has(event.sessionId)) return;
     const pulse = () => {
       const entry = this.typing.get(event.sessionId);
-      if (entry && Date.now() - entry.since > TYPING_MAX_MS) return this.stopTyping(event.sessionId);
+      if (!entry) return;
+      if (Date.now() - entry.since > TYPING_MAX_MS) return this.stopTyping(event.sessionId);
       channel.sendTyping(event.source).catch((err) => this.log.debug({ err, sessionId: event.sessionId }, 'typing indicator failed'));
     };
     this.typing.set(event.sessionId, { timer: setInterval(pulse, channel.typingIntervalMs), since: Date.now() });
-    pulse();
+    // A timer, not setImmediate: the LLM client (undici) writes its request from the check phase,
+    // after checking its idle keep-alive socket, and the typing request must not go out ahead of it.
+    setTimeout(pulse, 0);
   }
 
   private stopTyping(sessionId: string): void {

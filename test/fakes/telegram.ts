@@ -120,9 +120,11 @@ export class FakeTelegram {
   private readonly lastMessageId = new Map<number, number>();
   private readonly polls = new Set<Poll>();
   private readonly faults = new Map<string, TelegramFault[]>();
+  private readonly faultRates = new Map<string, () => TelegramFault | undefined>();
   private readonly commands = new Map<string, unknown>();
   private readonly groupSends = new Map<number, number[]>();
   private groupLimit: number | undefined;
+  private groupWindowMs = 60_000;
   private queue: FakeUpdate[] = [];
   private allowedUpdates: string[] = [];
   private nextUpdateId = 100_000_001;
@@ -175,9 +177,20 @@ export class FakeTelegram {
     this.faults.set(method.toLowerCase(), list);
   }
 
-  /** Group chats accept at most perMinute sendMessage calls per rolling minute, then 429; undefined lifts it. */
-  limitGroupSends(perMinute: number | undefined): void {
-    this.groupLimit = perMinute;
+  /**
+   * From now on, calls of method ('*' for any) fail at random: `pick` returns the fault for one call,
+   * or undefined to let it through (e.g. 30% of calls: `() => rng() < 0.3 ? fault : undefined`).
+   * Queued `failNext` faults come first. `pick` undefined lifts it.
+   */
+  failRandomly(method: string, pick: (() => TelegramFault | undefined) | undefined): void {
+    if (pick) this.faultRates.set(method.toLowerCase(), pick);
+    else this.faultRates.delete(method.toLowerCase());
+  }
+
+  /** Group chats accept at most `limit` sendMessage calls per rolling window (a minute, as Telegram's), then 429; undefined lifts it. */
+  limitGroupSends(limit: number | undefined, windowMs = 60_000): void {
+    this.groupLimit = limit;
+    this.groupWindowMs = windowMs;
   }
 
   botMessages(chatId?: number): FakeMessage[] {
@@ -272,7 +285,7 @@ export class FakeTelegram {
   }
 
   private takeFault(method: string): TelegramFault | undefined {
-    return this.faults.get(method)?.shift() ?? this.faults.get('*')?.shift();
+    return this.faults.get(method)?.shift() ?? this.faults.get('*')?.shift() ?? (this.faultRates.get(method) ?? this.faultRates.get('*'))?.();
   }
 
   private call(method: string, p: Record<string, unknown>, res: ServerResponse): unknown {
@@ -408,9 +421,9 @@ export class FakeTelegram {
   private checkGroupLimit(chat: FakeChat): void {
     if (this.groupLimit === undefined || chat.type === 'private') return;
     const t = Date.now();
-    const recent = (this.groupSends.get(chat.id) ?? []).filter((s) => t - s < 60_000);
+    const recent = (this.groupSends.get(chat.id) ?? []).filter((s) => t - s < this.groupWindowMs);
     this.groupSends.set(chat.id, recent);
-    if (recent.length >= this.groupLimit) throw tooMany(Math.max(1, Math.ceil(((recent[0] ?? t) + 60_000 - t) / 1000)));
+    if (recent.length >= this.groupLimit) throw tooMany(Math.max(1, Math.ceil(((recent[0] ?? t) + this.groupWindowMs - t) / 1000)));
     recent.push(t);
   }
 

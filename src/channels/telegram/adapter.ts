@@ -1,5 +1,4 @@
 import { autoRetry } from '@grammyjs/auto-retry';
-import { apiThrottler, type APIThrottlerOptions } from '@grammyjs/transformer-throttler';
 import { Bot, GrammyError, HttpError, type Transformer } from 'grammy';
 import type { Message } from 'grammy/types';
 import { COMMANDS } from '../../agent/commands.ts';
@@ -13,6 +12,7 @@ import { splitMessage } from '../split.ts';
 import { markdownToTelegramHtml } from './format.ts';
 import { decideInbound, type BotIdentity } from './inbound.ts';
 import { describeError, isParseEntitiesError, toChannelError } from './errors.ts';
+import { SendLimiter } from './send-limiter.ts';
 
 type TelegramConfig = Config['channels']['telegram'];
 
@@ -24,17 +24,6 @@ const POLL_TIMEOUT_S = 30;
 const STOP_CONFIRM_MS = 3000;
 /** Best-effort calls: never queued behind replies, never retried (the next pulse renews typing anyway). */
 const BEST_EFFORT = new Set(['sendChatAction']);
-/**
- * https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this: about 30
- * messages a second overall, 1 a second per chat with short bursts, 20 a minute per group. Token
- * buckets, so a send under the limit goes out at once.
- */
-const THROTTLE: APIThrottlerOptions = {
-  global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
-  group: { maxConcurrent: 1, reservoir: 20, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: 3000, reservoirIncreaseMaximum: 20 },
-  out: { maxConcurrent: 1, reservoir: 5, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: 1000, reservoirIncreaseMaximum: 5 },
-};
-
 /** Telegram through grammY: long polling in, sendMessage out. The only file that imports grammy. */
 export class TelegramChannel implements Channel {
   readonly name = 'telegram';
@@ -195,7 +184,12 @@ export class TelegramChannel implements Channel {
   }
 
   private installTransformers(bot: Bot): void {
-    const throttle = apiThrottler(THROTTLE);
+    const limiter = new SendLimiter();
+    const throttle: Transformer = (prev, method, payload, signal) => {
+      const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
+      if (typeof chatId !== 'number' && typeof chatId !== 'string') return prev(method, payload, signal);
+      return limiter.schedule(chatId, () => prev(method, payload, signal));
+    };
     const retry = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 120, rethrowHttpErrors: true });
     const unless =
       (skip: (method: string) => boolean, inner: Transformer): Transformer =>
