@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -34,6 +36,11 @@ function createRootLogger(): Logger {
       ...options,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
+  }
+  if (destination) {
+    // created owner-only before pino opens it (pino would make it readable by everyone)
+    mkdirSync(dirname(destination), { recursive: true, mode: 0o700 });
+    closeSync(openSync(destination, 'a', 0o600));
   }
   return pino(options, pino.destination({ dest: destination ?? 1, mkdir: true, sync: false }));
 }

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { EventBus } from '../core/bus.ts';
 import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
-import { LlmError } from '../core/errors.ts';
+import { isStorageTrouble, LlmError } from '../core/errors.ts';
 import type { Worker } from '../core/worker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
@@ -9,10 +9,14 @@ import { runCommand } from './commands.ts';
 import type { Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
 import type { SessionStore, StoredMessage } from './sessions.ts';
+import { withSkills, type SkillCatalogue } from './skills.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant in a chat. Answer concisely.';
 const HOUR_MS = 60 * 60_000;
+/** Added to an answer the disk would not take into the session history: the user should know it is forgotten. */
+const NOT_SAVED_NOTE =
+  "\n\n(I couldn't save this conversation: the disk I keep it on is full or read-only, so I won't remember this exchange. My owner needs to free space or fix the disk.)";
 
 export interface AgentWorkerDeps {
   bus: EventBus;
@@ -22,6 +26,8 @@ export interface AgentWorkerDeps {
   config: () => Config;
   /** AGENT.md of the workspace: the system prompt, re-read each turn so edits apply at once. */
   systemPromptFile: string;
+  /** The workspace's skills: their names and descriptions follow AGENT.md in the system prompt. */
+  skills?: SkillCatalogue;
   log: Logger;
 }
 
@@ -60,7 +66,15 @@ export class AgentWorker implements Worker {
     const { bus, log } = this.deps;
     this.lastActive.delete(event.sessionId);
     this.lastActive.set(event.sessionId, Date.now());
-    const command = await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model });
+    let command: string | undefined;
+    try {
+      command = await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model });
+    } catch (error) {
+      // e.g. /clear on a full disk: answered, not left unacknowledged until the next start
+      log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'command failed; telling the user');
+      await this.reply(event, userMessageFor(error), 'internal');
+      return;
+    }
     if (command !== undefined) {
       await this.reply(event, command);
       return;
@@ -96,7 +110,7 @@ export class AgentWorker implements Worker {
     const result = await runTurn({
       llm,
       tools,
-      system: this.systemPrompt(),
+      system: withSkills(this.systemPrompt(), this.deps.skills),
       history: history.map(({ ts: _ts, eventId: _id, ...message }) => message),
       user: event.content,
       maxRounds: config().llm.max_tool_rounds,
@@ -104,8 +118,16 @@ export class AgentWorker implements Worker {
     });
     const ts = Date.now();
     const turn: StoredMessage[] = [{ role: 'user', content: event.content, ts, eventId: event.id }, ...result.added.map((m) => ({ ...m, ts }))];
-    await sessions.appendTurn(event.sessionId, turn);
-    await this.reply(event, result.reply);
+    let note = '';
+    try {
+      await sessions.appendTurn(event.sessionId, turn);
+    } catch (error) {
+      if (!isStorageTrouble(error)) throw error;
+      // the answer is paid for and useful: sent, with a word that it will be forgotten
+      this.deps.log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'turn answered but not saved in the session history (disk trouble)');
+      note = NOT_SAVED_NOTE;
+    }
+    await this.reply(event, result.reply + note);
     this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, tokens: result.tokens, rounds: result.added.length }, 'turn done');
   }
 
@@ -155,6 +177,9 @@ function userMessageFor(error: unknown): string {
     return error.transient
       ? "Sorry, I couldn't reach my language model just now. Please try again in a minute."
       : `Sorry, my language model refused the request (${error.message.replace(/^the LLM /, '')}). The bot's owner may need to fix its settings.`;
+  }
+  if (isStorageTrouble(error)) {
+    return "Sorry, I couldn't save that: the disk I keep our conversations on is full or read-only. My owner needs to free space or fix the disk.";
   }
   return 'Sorry, something went wrong on my side while answering. Please try again.';
 }

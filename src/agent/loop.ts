@@ -1,3 +1,4 @@
+import { repairHistory } from './history.ts';
 import type { ChatMessage, Llm } from './llm.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
@@ -22,7 +23,7 @@ export interface TurnResult {
 export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const { llm, tools, maxRounds, signal } = input;
   const specs = tools.specs();
-  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...input.history, { role: 'user', content: input.user }];
+  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), { role: 'user', content: input.user }];
   const added: ChatMessage[] = [];
   let tokens = 0;
   for (let round = 0; round < maxRounds; round++) {

@@ -1,6 +1,7 @@
-import { appendFileSync } from 'node:fs';
-import { appendFile, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { storageError } from '../core/errors.ts';
 import type { ChatMessage } from './llm.ts';
 import type { Logger } from '../log.ts';
 
@@ -32,11 +33,15 @@ const CACHE_SESSIONS = 1000;
  */
 export class JsonlSessionStore implements SessionStore {
   private readonly cache = new Map<string, SessionWindow>();
+  /** Files whose last append failed, and may end in the middle of a line. */
+  private readonly torn = new Set<string>();
 
   constructor(
     private readonly dir: string,
     private readonly windowSize: () => number,
     private readonly log: Logger,
+    /** fsync each append, as the journal does with server.journal_fsync: an acknowledged turn then survives power loss too. */
+    private readonly fsync: () => boolean = () => false,
   ) {}
 
   async load(sessionId: string): Promise<SessionWindow> {
@@ -55,7 +60,7 @@ export class JsonlSessionStore implements SessionStore {
     if (messages.length === 0) return;
     // sync, as the journal writes: a small append to a local file takes microseconds, the reply
     // waits for it, and the async one costs three thread-pool round trips (open, write, close)
-    appendFileSync(this.fileOf(sessionId), messages.map((m) => JSON.stringify(m)).join('\n') + '\n', { mode: 0o600 });
+    this.append(this.fileOf(sessionId), messages.map((m) => JSON.stringify(m)).join('\n') + '\n');
     const window = this.cache.get(sessionId);
     if (window) {
       window.messages.push(...messages);
@@ -65,8 +70,24 @@ export class JsonlSessionStore implements SessionStore {
   }
 
   async reset(sessionId: string): Promise<void> {
-    await appendFile(this.fileOf(sessionId), JSON.stringify({ type: 'reset', ts: Date.now() }) + '\n', { mode: 0o600 });
+    this.append(this.fileOf(sessionId), JSON.stringify({ type: 'reset', ts: Date.now() }) + '\n');
     this.remember(sessionId, { messages: [], count: 0 });
+  }
+
+  /**
+   * A write the disk cut short (ENOSPC) leaves half a line: the next one to that file starts with
+   * a newline, so the torn line is skipped alone instead of swallowing the turn written after it.
+   */
+  private append(file: string, text: string): void {
+    const data = this.torn.has(file) ? `\n${text}` : text;
+    try {
+      if (this.fsync()) appendDurably(file, data);
+      else appendFileSync(file, data, { mode: 0o600 });
+      this.torn.delete(file);
+    } catch (err) {
+      this.torn.add(file);
+      throw storageError(err, 'the session history', file);
+    }
   }
 
   fileOf(sessionId: string): string {
@@ -117,4 +138,25 @@ export function trimWindow(messages: StoredMessage[], size: number): StoredMessa
   let start = Math.max(0, messages.length - size);
   while (start < messages.length && messages[start]!.role !== 'user') start++;
   return start === 0 ? messages : messages.slice(start);
+}
+
+/** Appends and fsyncs; a new file's folder is fsynced too, or the file itself could vanish at a power cut. */
+function appendDurably(file: string, text: string): void {
+  const created = !existsSync(file);
+  const fd = openSync(file, 'a', 0o600);
+  try {
+    const data = Buffer.from(text, 'utf8');
+    for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset, data.length - offset);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  if (created) {
+    const dir = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
 }

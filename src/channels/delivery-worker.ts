@@ -5,7 +5,8 @@ import type { Worker } from '../core/worker.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from './channel.ts';
 
-const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000];
+/** Backoff between tries of a send that failed in a way worth retrying; the last delay repeats. */
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000, 30000];
 /** Typing is never shown longer than this, even if the agent never says it stopped. */
 const TYPING_MAX_MS = 5 * 60_000;
 
@@ -13,8 +14,10 @@ const TYPING_MAX_MS = 5 * 60_000;
  * Outbound → the channel that owns the session → the platform, chunk by chunk, in order.
  * Each chunk is marked delivered as soon as the platform took it, so a replay after a crash
  * resumes at the first chunk not yet sent. The platform clients retry rate limits and 5xx
- * themselves; what still fails is retried here with backoff, then left unacknowledged on the
- * bus so the next start tries again.
+ * themselves; what still fails that way (or the network) is retried here with backoff for as
+ * long as the daemon runs, holding back the session's later replies so they stay in order. A
+ * send the platform refuses for good (blocked, chat gone) is logged with its session id and left
+ * unacknowledged on the bus, so the next start tries it again; the session's next replies go on.
  */
 export class DeliveryWorker implements Worker {
   readonly name = 'delivery';
@@ -59,12 +62,11 @@ export class DeliveryWorker implements Worker {
       await this.bus.ack(event.id);
       this.log.info({ sessionId: event.sessionId, eventId: event.id, chunks: chunks.length, error: event.error }, 'reply delivered');
     } catch (err) {
-      if (err instanceof ChannelError && !err.retryable) {
-        this.log.error({ err, sessionId: event.sessionId, eventId: event.id }, 'the platform refused the reply for good; dropped');
-        await this.bus.ack(event.id);
-      } else {
-        this.log.error({ err, sessionId: event.sessionId, eventId: event.id }, 'reply not delivered after retries; kept for the next start');
-      }
+      const refused = err instanceof ChannelError && !err.retryable;
+      this.log.error(
+        { err, sessionId: event.sessionId, eventId: event.id },
+        refused ? 'the platform refused the reply; kept unacknowledged for the next start' : 'reply not delivered before the stop; kept for the next start',
+      );
     } finally {
       this.stopTyping(event.sessionId);
     }
@@ -77,10 +79,10 @@ export class DeliveryWorker implements Worker {
         return;
       } catch (err) {
         const retryable = !(err instanceof ChannelError) || err.retryable;
-        const delay = this.retryDelaysMs[attempt];
-        if (!retryable || delay === undefined || this.abort.signal.aborted) throw err;
-        this.log.warn({ err, sessionId: event.sessionId, eventId: event.id, chunk: index, retryInMs: delay }, 'send failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (!retryable || this.abort.signal.aborted) throw err;
+        const delay = this.retryDelaysMs[Math.min(attempt, this.retryDelaysMs.length - 1)]!;
+        this.log.warn({ err, sessionId: event.sessionId, eventId: event.id, chunk: index, attempt: attempt + 1, retryInMs: delay }, 'send failed; retrying');
+        if (!(await pause(delay, this.abort.signal))) throw err;
       }
     }
   }
@@ -107,4 +109,20 @@ export class DeliveryWorker implements Worker {
     clearInterval(entry.timer);
     this.typing.delete(sessionId);
   }
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts (the worker stops). */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -37,15 +37,28 @@ export function loadConfig(workspace: string, env: NodeJS.ProcessEnv = process.e
 }
 
 function readYaml(file: string): Plain {
-  const text = readFileSync(file, 'utf8');
-  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${file}: file is larger than 1 MB; is it the right file?`, file);
+  let text: string;
+  try {
+    // checked before reading: a multi-gigabyte file must not be read into memory to be refused
+    if (statSync(file).size > MAX_CONFIG_BYTES) throw new ConfigError(`${file}: file is larger than 1 MB; is it the right file?`, file);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): check that it exists and that mybot may read it`, file);
+  }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const where = first.linePos?.[0] ? ` (line ${first.linePos[0].line}, column ${first.linePos[0].col})` : '';
-    throw new ConfigError(`${file}: invalid YAML${where}: ${first.message.split('\n')[0]}`, file);
+    throw new ConfigError(`${file}: invalid YAML${where}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, file);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // yaml refuses aliases that expand without bound ("billion laughs"), here and not while parsing
+    throw new ConfigError(`${file}: invalid YAML: ${err instanceof Error ? err.message : String(err)}`, file);
+  }
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(`${file}: expected a mapping of keys (llm:, channels:, ...) at the top level`, file);
@@ -61,7 +74,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 function pathHas(value: unknown, path: PropertyKey[]): boolean {
   let node = value;
   for (const key of path) {
-    if (node === null || typeof node !== 'object' || !(key in node)) return false;
+    // own keys only: `'constructor' in {}` is true, and would blame the wrong file
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
     node = (node as Record<PropertyKey, unknown>)[key];
   }
   return true;

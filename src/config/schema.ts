@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 /** User ids arrive as numbers (Telegram) or snowflake strings (Discord); both are kept as strings. */
-const userIds = z.array(z.union([z.string().min(1), z.number().int()]).transform(String)).default([]);
+const userIds = z
+  .array(z.union([z.string().min(1), z.number().int()], { error: 'expected a user id: a whole number (Telegram) or a snowflake string (Discord)' }).transform(String))
+  .default([]);
 
 const telegram = z.strictObject({
   enabled: z.boolean().default(false),
@@ -54,6 +56,16 @@ export const configSchema = z.strictObject({
           max_output_chars: z.number().int().positive().default(10_000),
         })
         .prefault({}),
+      web: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** Loopback, LAN and link-local addresses are refused unless this is true. */
+          allow_private: z.boolean().default(false),
+          timeout_s: z.number().positive().default(15),
+          max_bytes: z.number().int().positive().default(2_000_000),
+          max_output_chars: z.number().int().positive().default(20_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   server: z
@@ -61,7 +73,7 @@ export const configSchema = z.strictObject({
       /** How many sessions the agent works on at once. */
       max_concurrency: z.number().int().min(1).default(256),
       drain_timeout_s: z.number().positive().default(20),
-      /** fsync the journal on every write: survives power loss, at a cost in throughput. */
+      /** fsync the journal and the session histories on every write: survives power loss, at a cost in throughput. */
       journal_fsync: z.boolean().default(false),
     })
     .prefault({}),

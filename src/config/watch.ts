@@ -44,8 +44,9 @@ export class ConfigWatcher {
     try {
       config = loadConfig(this.workspace, this.env);
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      this.log.error({ file: err.file, key: err.key, reason: err.message }, 'config change rejected; keeping the running config');
+      // whatever went wrong with the new file, the running daemon keeps its config (a throw here would crash it)
+      if (err instanceof ConfigError) this.log.error({ file: err.file, key: err.key, reason: err.message }, 'config change rejected; keeping the running config');
+      else this.log.error({ err }, 'config change could not be read; keeping the running config');
       return false;
     }
     await this.apply(config);

@@ -1,4 +1,4 @@
-import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { accessSync, chmodSync, constants, cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
@@ -43,6 +43,9 @@ export function prepareWorkspace(workspace: string): void {
     }
     mkdirSync(paths.state, { recursive: true, mode: 0o700 });
     mkdirSync(paths.sessions, { recursive: true, mode: 0o700 });
+    // owner only, also when they were made by hand or by an older version: they hold every conversation
+    chmodSync(paths.state, 0o700);
+    chmodSync(paths.sessions, 0o700);
     accessSync(paths.state, constants.W_OK);
   } catch (err) {
     throw new ConfigError(`workspace ${workspace} is not writable (${(err as NodeJS.ErrnoException).code}): fix its permissions or choose another with --workspace`);

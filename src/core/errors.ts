@@ -53,3 +53,41 @@ export class LlmError extends MybotError {
 
 /** A tool call the model made could not be carried out; its message goes back to the model. */
 export class ToolError extends MybotError {}
+
+const DISK_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the disk',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'input/output error',
+};
+
+/**
+ * The workspace could not be written: disk full, read-only file system, permissions. `code` is the
+ * errno name (ENOSPC, EROFS, ...). What was already written stays valid; the write is what failed.
+ */
+export class StorageError extends MybotError {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Wraps a failed write of `path` as a StorageError that names the file, the cause and the fix. */
+export function storageError(error: unknown, what: string, path: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const reason = (code && DISK_REASONS[code]) ?? (error instanceof Error ? error.message : String(error));
+  return new StorageError(`cannot write ${what} ${path} (${code ?? 'error'}: ${reason}): free disk space or make the workspace writable`, code, { cause: error });
+}
+
+/** A write failed because of the disk (full, read-only, permissions, I/O), not because of what was written. */
+export function isStorageTrouble(error: unknown): boolean {
+  if (error instanceof StorageError) return true;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && code in DISK_REASONS;
+}

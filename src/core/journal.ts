@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { storageError, type StorageError } from './errors.ts';
 import type { AnyEvent } from './events.ts';
 import type { Logger } from '../log.ts';
 
@@ -25,6 +26,14 @@ export interface JournalOptions {
 
 const COMPACT_AFTER_RECORDS = 20_000;
 const DEFAULT_REMEMBER_IDS = 20_000;
+/** While the disk refuses writes, bookkeeping records waiting to be written are tried this often. */
+const RETRY_WRITE_MS = 5_000;
+
+interface Buffered {
+  line: string;
+  /** Set for an event record: if it is not written, the event is not durable and its publish fails. */
+  eventId?: string;
+}
 
 /**
  * Append-only journal of durable events and their acknowledgements, one JSON record per line.
@@ -33,14 +42,30 @@ const DEFAULT_REMEMBER_IDS = 20_000;
  * `append` returns; records published in the same tick share one write. A torn last line (a crash
  * mid-write) is skipped on open. When enough records pile up, the file is rewritten with only the
  * pending events and the remembered ids (temp file, fsync, rename), so it never grows without bound.
+ *
+ * When the disk refuses a write (full, read-only), `append` rejects with a StorageError: the event
+ * is not durable (the bus then handles it from memory, and its id is remembered in memory so a
+ * redelivery is still a duplicate). Acknowledgements and delivery progress are kept in memory and
+ * written once the disk takes writes again. Every record is idempotent, so writing one twice is
+ * harmless; a partial write leaves a torn line, which the next write closes with a newline so it
+ * cannot swallow the record after it. Compaction never renames a file it could not write whole.
  */
 export class Journal {
   private fd: number;
   private readonly pending = new Map<string, PendingEntry>();
+  /** Acknowledged ids, to recognise a redelivered message; `seenOrder` has them oldest first, as a ring. */
   private readonly seen = new Set<string>();
-  private buffer: string[] = [];
+  private readonly seenOrder: string[] = [];
+  private seenNext = 0;
+  private buffer: Buffered[] = [];
   private flushWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private flushScheduled = false;
+  /** Bookkeeping records (ack, progress, retry count) a failed write left for the next one. */
+  private unwritten: string[] = [];
+  /** The file may end in the middle of a line (a failed or partial write). */
+  private torn = false;
+  private failure: StorageError | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private recordsSinceCompaction = 0;
   private readonly rememberIds: number;
 
@@ -71,6 +96,11 @@ export class Journal {
     let n = 0;
     for (const { event } of this.pending.values()) if (event.type === type) n++;
     return n;
+  }
+
+  /** Why the last write failed, while the disk still refuses writes. */
+  get storageFailure(): StorageError | undefined {
+    return this.failure;
   }
 
   delivered(id: string): number {
@@ -107,11 +137,13 @@ export class Journal {
 
   close(): void {
     this.flush();
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
     closeSync(this.fd);
   }
 
   private write(record: JournalRecord): Promise<void> {
-    this.buffer.push(JSON.stringify(record) + '\n');
+    this.buffer.push({ line: JSON.stringify(record) + '\n', ...(record.t === 'e' ? { eventId: record.e.id } : {}) });
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ resolve, reject });
       if (!this.flushScheduled) {
@@ -123,23 +155,54 @@ export class Journal {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.buffer.length === 0) return;
-    const data = this.buffer.join('');
+    if (this.buffer.length === 0 && this.unwritten.length === 0) return;
+    const batch = this.buffer;
     const waiters = this.flushWaiters;
-    this.recordsSinceCompaction += this.buffer.length;
     this.buffer = [];
     this.flushWaiters = [];
+    const lines = [...this.unwritten, ...batch.map((b) => b.line)];
     try {
-      writeSync(this.fd, data);
+      writeFully(this.fd, (this.torn ? '\n' : '') + lines.join(''));
       if (this.options.fsync) fsyncSync(this.fd);
     } catch (error) {
-      for (const w of waiters) w.reject(error);
+      this.writeFailed(error, batch, waiters);
       return;
     }
+    this.recordsSinceCompaction += lines.length;
+    this.torn = false;
+    this.unwritten = [];
+    if (this.failure) this.recovered();
     for (const w of waiters) w.resolve();
     if (this.recordsSinceCompaction > COMPACT_AFTER_RECORDS && this.recordsSinceCompaction > 4 * this.pending.size) {
       this.compact();
     }
+  }
+
+  /** Events of the batch are not durable: their append rejects. The rest is written with the next flush. */
+  private writeFailed(error: unknown, batch: Buffered[], waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>): void {
+    // something may have reached the file: whatever comes next starts on a line of its own
+    this.torn = true;
+    const failure = storageError(error, 'the journal', this.path);
+    for (const entry of batch) {
+      if (entry.eventId !== undefined) {
+        this.pending.delete(entry.eventId);
+        this.remember(entry.eventId);
+      } else this.unwritten.push(entry.line);
+    }
+    batch.forEach((entry, i) => (entry.eventId !== undefined ? waiters[i]!.reject(failure) : waiters[i]!.resolve()));
+    if (!this.failure) {
+      this.options.log?.error({ err: failure, path: this.path, code: failure.code }, 'the journal cannot be written: new events are handled from memory, without the crash guarantee, until the disk takes writes again');
+      this.retryTimer = setInterval(() => this.flush(), RETRY_WRITE_MS);
+      this.retryTimer.unref();
+    }
+    this.failure = failure;
+  }
+
+  private recovered(): void {
+    this.options.log?.info({ path: this.path }, 'the journal can be written again');
+    this.failure = undefined;
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private compact(): void {
@@ -155,11 +218,14 @@ export class Journal {
   }
 
   private remember(id: string): void {
+    if (this.rememberIds <= 0 || this.seen.has(id)) return;
+    // the oldest from the ring, not from seen.values().next(): a Set's iterator steps over the slots
+    // of deleted entries, so after many evictions that cost thousands of steps per acknowledgement
+    const oldest = this.seenOrder[this.seenNext];
+    if (oldest !== undefined) this.seen.delete(oldest);
+    this.seenOrder[this.seenNext] = id;
+    this.seenNext = (this.seenNext + 1) % this.rememberIds;
     this.seen.add(id);
-    if (this.seen.size > this.rememberIds) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
   }
 
   private load(): void {
@@ -214,15 +280,27 @@ export class Journal {
       lines.push(JSON.stringify({ t: 'e', e: event }));
       if (delivered > 0) lines.push(JSON.stringify({ t: 'd', id: event.id, n: delivered }));
     }
-    const fd = openSync(tmp, 'w', 0o600);
     try {
-      if (lines.length > 0) writeSync(fd, lines.join('\n') + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        if (lines.length > 0) writeFully(fd, lines.join('\n') + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+      this.recordsSinceCompaction = 0;
+      this.torn = false;
+      return openSync(this.path, 'a', 0o600);
+    } catch (error) {
+      throw storageError(error, 'the journal', this.path);
     }
-    renameSync(tmp, this.path);
-    this.recordsSinceCompaction = 0;
-    return openSync(this.path, 'a', 0o600);
   }
+}
+
+/** writeSync may write only part of the data (a disk filling up): write the rest, or throw. */
+function writeFully(fd: number, text: string): void {
+  const data = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
 }

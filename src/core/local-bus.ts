@@ -1,9 +1,20 @@
 import type { BusStats, EventBus, Handler } from './bus.ts';
+import { StorageError } from './errors.ts';
 import { DURABLE_TYPES, type AnyEvent, type EventType, type InboundEvent } from './events.ts';
 import type { Journal } from './journal.ts';
 import type { Logger } from '../log.ts';
 
 type AnyHandler = (event: AnyEvent) => void | Promise<void>;
+
+const PUBLISHED = Promise.resolve(true);
+
+interface Lane {
+  type: EventType;
+  sessionId: string;
+  events: AnyEvent[];
+  active: boolean;
+  waiting: boolean;
+}
 
 export interface LocalBusOptions {
   log: Logger;
@@ -20,9 +31,10 @@ export interface LocalBusOptions {
  */
 export class LocalBus implements EventBus {
   private readonly handlers = new Map<EventType, AnyHandler[]>();
-  private readonly queues = new Map<string, AnyEvent[]>();
-  private readonly active = new Set<string>();
-  private readonly waiting: string[] = [];
+  /** One lane per (event type, session); a lane is gone once empty and idle. */
+  private readonly lanes = new Map<EventType, Map<string, Lane>>();
+  private active = 0;
+  private readonly waiting: Lane[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private running = false;
   /** Draining: no new inbound event starts; replies of turns in flight still go out. */
@@ -48,12 +60,35 @@ export class LocalBus implements EventBus {
     this.handlers.set(type, list.filter((h) => h !== (handler as AnyHandler)));
   }
 
-  async publish(event: AnyEvent): Promise<boolean> {
-    if (this.journal && DURABLE_TYPES.has(event.type)) {
-      if (!(await this.journal.append(event))) return false;
-    }
+  publish(event: AnyEvent): Promise<boolean> {
+    if (this.journal && DURABLE_TYPES.has(event.type)) return this.publishDurable(this.journal, event);
+    this.enqueue(event, false);
+    return PUBLISHED;
+  }
+
+  private async publishDurable(journal: Journal, event: AnyEvent): Promise<boolean> {
+    const durable = await this.appendToJournal(journal, event);
+    if (durable === 'duplicate') return false;
+    // Before `run`, the replay takes it from the journal, behind the older events of its session:
+    // queued now, it would overtake them (a channel can publish while another is still connecting).
+    if (durable && !this.running) return true;
     this.enqueue(event, false);
     return true;
+  }
+
+  /**
+   * An event the journal cannot take (disk full or read-only) is still handled, from memory: the
+   * daemon keeps answering, only without the crash guarantee for that event (the journal logs the
+   * outage once; the agent tells the user it could not save the conversation).
+   */
+  private async appendToJournal(journal: Journal, event: AnyEvent): Promise<boolean | 'duplicate'> {
+    try {
+      return (await journal.append(event)) || 'duplicate';
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      this.log.warn({ sessionId: event.sessionId, eventId: event.id, type: event.type, code: err.code }, 'event not journaled (disk trouble): handling it from memory, without the crash guarantee');
+      return false;
+    }
   }
 
   async ack(eventId: string): Promise<void> {
@@ -79,7 +114,7 @@ export class LocalBus implements EventBus {
     const replay = this.journal?.pendingEvents() ?? [];
     if (replay.length > 0) this.log.info({ count: replay.length }, 'replaying events not acknowledged before the last stop');
     for (const { event } of replay) this.enqueue(event, false);
-    for (const key of this.queues.keys()) this.schedule(key);
+    for (const byType of this.lanes.values()) for (const lane of byType.values()) this.schedule(lane);
   }
 
   async stop(deadlineMs: number): Promise<void> {
@@ -96,66 +131,80 @@ export class LocalBus implements EventBus {
   }
 
   stats(): BusStats {
-    return { queued: this.queued, activeSessions: this.active.size, unacked: this.journal?.pendingCount ?? 0 };
+    return { queued: this.queued, activeSessions: this.active, unacked: this.journal?.pendingCount ?? 0 };
   }
 
   private enqueue(event: AnyEvent, front: boolean): void {
-    const key = `${event.type}\u0000${event.sessionId}`;
-    let queue = this.queues.get(key);
-    if (!queue) {
-      queue = [];
-      this.queues.set(key, queue);
+    let byType = this.lanes.get(event.type);
+    if (!byType) {
+      byType = new Map();
+      this.lanes.set(event.type, byType);
     }
-    if (front) queue.unshift(event);
-    else queue.push(event);
+    let lane = byType.get(event.sessionId);
+    if (!lane) {
+      lane = { type: event.type, sessionId: event.sessionId, events: [], active: false, waiting: false };
+      byType.set(event.sessionId, lane);
+    }
+    if (front) lane.events.unshift(event);
+    else lane.events.push(event);
     this.queued++;
-    if (this.running) this.schedule(key);
+    if (this.running && !lane.active) this.schedule(lane);
   }
 
-  private schedule(key: string): void {
-    if (this.active.has(key)) return;
-    const queue = this.queues.get(key);
-    if (!queue || queue.length === 0) return;
-    if (this.draining && queue[0]!.type === 'inbound') return;
-    if (this.active.size >= this.maxConcurrency) {
-      if (!this.waiting.includes(key)) this.waiting.push(key);
+  private schedule(lane: Lane): void {
+    if (lane.active || lane.events.length === 0) return;
+    if (this.draining && lane.type === 'inbound') return;
+    if (this.active >= this.maxConcurrency) {
+      if (!lane.waiting) {
+        lane.waiting = true;
+        this.waiting.push(lane);
+      }
       return;
     }
-    this.active.add(key);
-    const work = this.drain(key);
+    lane.active = true;
+    this.active++;
+    const work = this.drain(lane);
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  private async drain(key: string): Promise<void> {
-    const queue = this.queues.get(key);
-    while (this.running && queue && queue.length > 0) {
-      if (this.draining && queue[0]!.type === 'inbound') break;
-      const event = queue.shift()!;
+  private async drain(lane: Lane): Promise<void> {
+    const { events } = lane;
+    while (this.running && events.length > 0) {
+      if (this.draining && lane.type === 'inbound') break;
+      const event = events.shift()!;
       this.queued--;
+      // one turn of the microtask queue per event even when no handler is asynchronous: sessions take turns
       await this.dispatch(event);
     }
-    if (queue && queue.length === 0) this.queues.delete(key);
-    this.active.delete(key);
+    lane.active = false;
+    this.active--;
+    if (events.length === 0 && !lane.waiting) this.lanes.get(lane.type)?.delete(lane.sessionId);
     if (!this.running) return;
-    this.schedule(key);
-    while (this.waiting.length > 0 && this.active.size < this.maxConcurrency) this.schedule(this.waiting.shift()!);
+    this.schedule(lane);
+    while (this.waiting.length > 0 && this.active < this.maxConcurrency) {
+      const next = this.waiting.shift()!;
+      next.waiting = false;
+      this.schedule(next);
+    }
   }
 
-  private async dispatch(event: AnyEvent): Promise<void> {
+  /** Runs the handlers; the promise, if any, settles when the asynchronous ones are done. */
+  private dispatch(event: AnyEvent): Promise<unknown> | undefined {
     const handlers = this.handlers.get(event.type);
-    if (!handlers || handlers.length === 0) return;
-    const pending: Promise<void>[] = [];
+    if (!handlers) return undefined;
+    let pending: Promise<unknown> | undefined;
     for (const handler of handlers) {
       try {
         const result = handler(event);
-        if (result instanceof Promise) pending.push(result.catch((err) => this.handlerFailed(event, err)));
+        if (!(result instanceof Promise)) continue;
+        const settled = result.catch((err: unknown) => this.handlerFailed(event, err));
+        pending = pending ? Promise.all([pending, settled]) : settled;
       } catch (err) {
         this.handlerFailed(event, err);
       }
     }
-    if (pending.length === 1) await pending[0];
-    else if (pending.length > 1) await Promise.all(pending);
+    return pending;
   }
 
   private handlerFailed(event: AnyEvent, err: unknown): void {

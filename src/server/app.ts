@@ -1,9 +1,13 @@
+import { join } from 'node:path';
 import { AgentWorker } from '../agent/agent-worker.ts';
 import { OpenAiLlm } from '../agent/llm.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
+import { SkillCatalogue } from '../agent/skills.ts';
 import { bashTool } from '../agent/tools/bash.ts';
 import { fileTools } from '../agent/tools/files.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
+import { useSkillTool } from '../agent/tools/skills.ts';
+import { webFetchTool } from '../agent/tools/web.ts';
 import type { Channel, Publish } from '../channels/channel.ts';
 import { DeliveryWorker } from '../channels/delivery-worker.ts';
 import type { Config } from '../config/schema.ts';
@@ -54,9 +58,11 @@ export class App {
     this.journal = options.ephemeral ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
     this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...(this.journal ? { journal: this.journal } : {}) });
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
-    const tools = new ToolRegistry([...fileTools(workspace), ...bash]);
-    const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log);
-    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, log });
+    const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
+    const skills = new SkillCatalogue(join(workspace, 'skills'), log);
+    const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...bash, ...web]);
+    const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
+    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
   }

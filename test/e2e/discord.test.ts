@@ -156,7 +156,7 @@ describe('the daemon in Discord (fake gateway + REST, fake LLM)', () => {
     await daemon.waitForLog('reply delivered', (l) => l['eventId'] === `discord:${message.channel_id}:${message.id}:reply`);
     expect(world.repliesTo(message).map((m) => m.content)).toEqual(['echo: through the rate limit']);
     expect(world.discord.requests.filter((r) => r.status === 429)).toHaveLength(2);
-    expect(daemon.hasLog('Discord rate limit: waiting')).toBeTruthy();
+    await daemon.waitForLog('Discord rate limit: waiting');
   });
 
   it('shows a reply once when a create took effect but its answer was lost, and was sent again (nonce)', async () => {
@@ -184,7 +184,7 @@ describe('the daemon in Discord (fake gateway + REST, fake LLM)', () => {
     expect(world.discord.identifyCount).toBe(identifies);
     await expectIgnored(slow, { replies: 1 });
     expect(world.repliesTo(meanwhile)).toHaveLength(1);
-    expect(daemon.hasLog('gateway session resumed')).toBeTruthy();
+    await daemon.waitForLog('gateway session resumed');
   });
 
   it('survives an empty, a 2000-character, an emoji/ZWJ/RTL and an attachment-only message', async () => {

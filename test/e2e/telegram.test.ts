@@ -94,7 +94,7 @@ describe('Telegram channel, end to end: the real daemon against a fake Bot API a
     const question = telegram.userSays({ chatId: FORUM, userId: USERS.group, isForum: true, threadId: 7, mention: true, text: 'in the topic' });
     const [answer] = await waitForReplies(FORUM, 1);
     expect(answer).toMatchObject({ text: 'echo: in the topic', message_thread_id: 7, reply_to_message: { message_id: question.message_id } });
-    expect(daemon.hasLog('message received', (l) => l.sessionId === `telegram:${FORUM}:7`)).toBeTruthy();
+    await daemon.waitForLog('message received', (l) => l.sessionId === `telegram:${FORUM}:7`);
   });
 
   it('costs a stranger no LLM call: one short refusal in private, silence in groups', async () => {
@@ -110,7 +110,7 @@ describe('Telegram channel, end to end: the real daemon against a fake Bot API a
     expect(replies(STRANGER)).toHaveLength(1);
     expect(replies(GROUP)).toHaveLength(3);
     expect(llm.requests.length - before).toBe(1); // Alice's ping only
-    expect(daemon.hasLog(/not in channels.telegram.allowed_user_ids/, (l) => l.userId === String(STRANGER))).toBeTruthy();
+    await daemon.waitForLog(/not in channels.telegram.allowed_user_ids/, (l) => l.userId === String(STRANGER));
   });
 
   it('splits a 10,000-character reply with a code block into ordered, valid chunks of <= 4096, the block whole in each', async () => {
@@ -164,7 +164,7 @@ describe('Telegram channel, end to end: the real daemon against a fake Bot API a
     const [rejected, plain] = sends(USERS.html);
     expect(rejected).toMatchObject({ status: 400, params: { parse_mode: 'HTML' } });
     expect(plain!.params.parse_mode).toBeUndefined();
-    expect(daemon.hasLog(/rejected the HTML/)).toBeTruthy();
+    await daemon.waitForLog(/rejected the HTML/);
   });
 
   it('answers exactly once when the next 3 sendMessage calls get 429 retry_after 1', async () => {

@@ -65,6 +65,7 @@ const EMPTY_MESSAGE: Reply = { status: 400, body: { message: 'Cannot send an emp
 export class FakeDiscordRest {
   readonly requests: RestRequestRecord[] = [];
   private readonly faults: Array<{ match: RestRouteMatch; remaining: number; fault: RestFault }> = [];
+  private readonly randomFaults: Array<{ match: RestRouteMatch; pick: () => RestFault | undefined }> = [];
   private readonly nonces = new Map<string, { message: FakeMessage; at: number }>();
   private readonly routes: Route[] = [
     { method: 'GET', path: /^\/gateway$/, auth: false, run: () => ok({ url: this.world.gatewayUrl }) },
@@ -94,6 +95,16 @@ export class FakeDiscordRest {
   /** The next `n` requests matching `match` answer with `fault` instead of being handled. */
   failNext(match: RestRouteMatch, n: number, fault: RestFault): void {
     this.faults.push({ match: { method: match.method.toUpperCase(), path: match.path }, remaining: n, fault });
+  }
+
+  /** From now on, requests matching `match` fail at random: `pick` returns the fault for one request, or undefined to let it through. */
+  failRandomly(match: RestRouteMatch, pick: () => RestFault | undefined): void {
+    this.randomFaults.push({ match: { method: match.method.toUpperCase(), path: match.path }, pick });
+  }
+
+  /** Lifts every `failRandomly`. */
+  stopFailing(): void {
+    this.randomFaults.length = 0;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -135,7 +146,7 @@ export class FakeDiscordRest {
 
   private takeFault(method: string, path: string): RestFault | undefined {
     const entry = this.faults.find((f) => f.remaining > 0 && f.match.method === method && f.match.path.test(path));
-    if (!entry) return undefined;
+    if (!entry) return this.randomFaults.find((f) => f.match.method === method && f.match.path.test(path))?.pick();
     entry.remaining--;
     return entry.fault;
   }

@@ -167,6 +167,15 @@ export class FakeDiscord {
     this.rest.failNext(match, n, fault);
   }
 
+  /** Requests matching `match` fail at random from now on (see FakeDiscordRest.failRandomly); `stopFailing` lifts it. */
+  failRandomly(match: RestRouteMatch, pick: () => RestFault | undefined): void {
+    this.rest.failRandomly(match, pick);
+  }
+
+  stopFailing(): void {
+    this.rest.stopFailing();
+  }
+
   dropSockets(): void {
     this.gateway.dropSockets();
   }

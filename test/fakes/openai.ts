@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -79,7 +80,10 @@ export class FakeOpenAI {
   private constructor(
     private readonly server: Server,
     readonly url: string,
-  ) {}
+  ) {
+    // every delayed reply listens for the close: hundreds at once under a load benchmark
+    setMaxListeners(0, this.closing.signal);
+  }
 
   static async start(): Promise<FakeOpenAI> {
     const server = createServer();

@@ -5,8 +5,16 @@ import { ToolError } from '../../core/errors.ts';
 import { defineTool, type Tool } from './tool.ts';
 
 const MAX_READ_CHARS = 100_000;
-/** The daemon's own state and the files that hold secrets are off limits to the model. */
-const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/];
+/**
+ * Off limits to the model: the daemon's state, the files that hold secrets, and every chat's
+ * history and the logs, so no user can have the model read another user's conversation.
+ */
+const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/, /^sessions(\/|$)/, /^logs(\/|$)/];
+
+function isProtected(root: string, path: string): boolean {
+  const rel = relative(root, path).split(sep).join('/');
+  return PROTECTED.some((re) => re.test(rel));
+}
 
 /**
  * Resolves a path the model gave to a real path inside the workspace, or refuses: absolute paths,
@@ -31,8 +39,8 @@ export async function confine(workspace: string, path: string): Promise<string> 
     }
   }
   if (!isInside(root, existing)) throw new ToolError(`'${path}' leads outside the workspace through a symlink`);
-  const rel = relative(root, target).split(sep).join('/');
-  if (PROTECTED.some((re) => re.test(rel))) throw new ToolError(`'${path}' belongs to the daemon and is not accessible`);
+  // by name, and by where a symlink inside the workspace really leads
+  if (isProtected(root, target) || isProtected(root, existing)) throw new ToolError(`'${path}' belongs to the daemon and is not accessible`);
   return target;
 }
 
@@ -84,8 +92,9 @@ export function fileTools(workspace: string): Tool[] {
         const target = await confine(workspace, path);
         if (!(await stat(target)).isDirectory()) throw new ToolError(`${path} is not a folder`);
         const entries = await readdir(target, { withFileTypes: true });
+        const root = await realpath(workspace);
         const lines = entries
-          .filter((e) => !e.name.startsWith('.mybot'))
+          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name)))
           .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
           .sort();
         return lines.length > 0 ? lines.join('\n') : '(empty)';

@@ -16,6 +16,15 @@ function setup() {
   writeFileSync(join(workspace, 'config.user.yaml'), 'llm: {api_key: sk-secret}');
   symlinkSync(join(root, 'secret.txt'), join(workspace, 'link-out'));
   symlinkSync(root, join(workspace, 'dir-out'));
+  mkdirSync(join(workspace, 'sessions'));
+  writeFileSync(join(workspace, 'sessions', 'telegram%3a42.jsonl'), '{"role":"user","content":"my bank PIN is 1234"}\n');
+  mkdirSync(join(workspace, 'logs'));
+  writeFileSync(join(workspace, 'logs', 'chat.log'), '{}\n');
+  writeFileSync(join(workspace, '.mybot', 'journal.jsonl'), '{}\n');
+  // symlinks that stay inside the workspace but lead to what the model may not touch
+  symlinkSync(join(workspace, '.mybot'), join(workspace, 'state-link'));
+  symlinkSync(join(workspace, 'config.user.yaml'), join(workspace, 'config-link'));
+  symlinkSync(join(workspace, 'sessions'), join(workspace, 'notes', 'history-link'));
   const tools = new ToolRegistry(fileTools(workspace));
   const call = (name: string, args: unknown) =>
     tools.run({ id: 'c', name, arguments: typeof args === 'string' ? args : JSON.stringify(args) }, new AbortController().signal);
@@ -31,6 +40,7 @@ describe('file tools', () => {
     expect(readFileSync(join(workspace, 'new/b.txt'), 'utf8')).toBe('one three');
     expect(await call('list_files', {})).toContain('notes/');
     expect(await call('list_files', {})).not.toContain('.mybot');
+    expect(await call('list_files', {})).not.toMatch(/sessions|logs|config\.user\.yaml/);
   });
 
   it.each([
@@ -41,6 +51,14 @@ describe('file tools', () => {
     ['NUL byte', { path: 'notes/a.txt\u0000.png' }, /NUL/],
     ['the config with secrets', { path: 'config.user.yaml' }, /belongs to the daemon/],
     ['the daemon state', { path: '.mybot/journal.jsonl' }, /belongs to the daemon/],
+    ['the daemon state, by a detour', { path: 'notes/../.mybot/journal.jsonl' }, /belongs to the daemon/],
+    ["another chat's history", { path: 'sessions/telegram%3a42.jsonl' }, /belongs to the daemon/],
+    ['the logs', { path: 'logs/chat.log' }, /belongs to the daemon/],
+    ['a symlink in the workspace to the daemon state', { path: 'state-link/journal.jsonl' }, /belongs to the daemon/],
+    ['a symlink in the workspace to the config', { path: 'config-link' }, /belongs to the daemon/],
+    ['a symlinked folder leading to the histories', { path: 'notes/history-link/telegram%3a42.jsonl' }, /belongs to the daemon/],
+    ['a new file through a symlinked folder', { path: 'state-link/new.txt' }, /belongs to the daemon/],
+    ['.. after a real folder', { path: 'notes/../../secret.txt' }, /outside the workspace/],
   ])('refuses a path that leaves the workspace or is the daemon\'s: %s', async (_name, args, message) => {
     const { call } = setup();
     const answer = await call('read_file', args);

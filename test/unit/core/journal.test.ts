@@ -60,6 +60,24 @@ describe('Journal', () => {
     again.close();
   });
 
+  it('forgets the oldest acknowledged ids first, beyond rememberIds, also after a reopen', async () => {
+    const path = journalPath();
+    const j = new Journal(path, { rememberIds: 3 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) {
+      await j.append(inbound('s', id, id));
+      await j.ack(id);
+    }
+    const remembered = (journal: Journal) => ['a', 'b', 'c', 'd', 'e'].filter((id) => journal.has(id));
+    expect(remembered(j)).toEqual(['c', 'd', 'e']);
+    j.close();
+    const again = new Journal(path, { rememberIds: 3 });
+    expect(remembered(again)).toEqual(['c', 'd', 'e']);
+    await again.append(inbound('s', 'f', 'f'));
+    await again.ack('f');
+    expect(remembered(again)).toEqual(['d', 'e']);
+    again.close();
+  });
+
   it('writes the journal with owner-only permissions', async () => {
     const path = journalPath();
     const j = new Journal(path);

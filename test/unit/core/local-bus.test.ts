@@ -148,6 +148,27 @@ describe('LocalBus', () => {
     journal2.close();
   });
 
+  it('a message published while channels still connect, before the replay, waits behind the older events of its session', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mybot-bus-'));
+    const { logger } = memoryLogger();
+    const journal = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+    await journal.append(inbound('s', 'older, unanswered before the crash', 'm1'));
+    journal.close();
+
+    const journal2 = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+    const bus = new LocalBus({ log: logger, journal: journal2 });
+    const seen: string[] = [];
+    bus.subscribe(InboundEvent, (e) => void seen.push(e.id));
+    // Telegram is polling already while Discord still connects: a new message arrives before run()
+    expect(await bus.publish(inbound('s', 'newer', 'm2'))).toBe(true);
+    expect(await bus.publish(inbound('s', 'older, redelivered', 'm1'))).toBe(false);
+    await bus.run();
+    await waitFor(() => seen.length === 2);
+    await bus.stop(1000);
+    expect(seen).toEqual(['m1', 'm2']);
+    journal2.close();
+  });
+
   it('stop drains: turns in flight finish and their replies go out, queued inbound waits for the next start', async () => {
     const { logger } = memoryLogger();
     const bus = new LocalBus({ log: logger });

@@ -1,0 +1,219 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Daemon } from '../helpers/daemon.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { Rng } from './rng.ts';
+import { filesUnder, findSecrets } from './secrets.ts';
+import { journaledIds, score, type Score, type SentRecord } from './score.ts';
+import { ChaosWorld, SECRETS } from './world.ts';
+
+export interface ChaosOptions {
+  /** User messages to send, spread over both platforms. */
+  messages: number;
+  /** SIGKILLs, each followed by a restart. */
+  kills: number;
+  seed: number;
+  /** Pause between two user messages, ms (uniform). */
+  gapMs: [number, number];
+  /**
+   * When each SIGKILL lands: with probability `startupShare`, this long after the spawn (ms,
+   * uniform), in start-up or replay whatever the machine's speed; otherwise this long after the
+   * daemon said it is up, while it receives, calls the LLM and delivers.
+   */
+  killMs: { startup: [number, number]; up: [number, number]; startupShare: number };
+  /** After the last message and the last kill: how long to wait for the replies. */
+  settleMs: number;
+  /** Share of messages answered with a long, multi-chunk reply, and of those answered after a tool call. */
+  longShare?: number;
+  toolShare?: number;
+  /** Progress lines (the CLI prints them; the test stays quiet). */
+  progress?: (line: string) => void;
+}
+
+export interface ChaosResult extends Score {
+  restarts: number;
+  durationMs: number;
+  llmRequests: number;
+  /** LLM calls beyond one per answered message and tool round: calls a kill cut short, made again. */
+  llmCallsRepeated: number;
+  /** Starts that found unacknowledged events in the journal and replayed them (from the logs: a lower bound). */
+  startsWithReplay: number;
+  /** Telegram updates delivered again after a kill and turned away as duplicates (from the logs: a lower bound). */
+  redeliveriesDeduplicated: number;
+  /** Where a token or API key showed up: daemon output, workspace files, bot messages. */
+  secretsFound: string[];
+  /** Did the last daemon stop cleanly (SIGTERM → exit 0)? */
+  cleanExit: boolean;
+  /** For each duplicated message: when each of its sends reached the platform, relative to the nearest kill. */
+  duplicateDetails: string[];
+  /**
+   * Telegram replies with a chunk sent twice because a kill landed while Telegram was taking it:
+   * the Bot API has no idempotency key, so a chunk whose answer the daemon never read is sent again.
+   * Counted apart from `duplicated`, which keeps every other case.
+   */
+  telegramInDoubt: SentRecord[];
+}
+
+/** A kill this soon after Telegram received a chunk may have stopped the daemon before it read the answer. */
+const IN_DOUBT_MS = 500;
+
+/**
+ * Timing for `messages` and `kills`: one kill in five lands during start-up and replay, the others
+ * up to 3 s after the daemon is up; messages are spread so that sending lasts about as long as
+ * the kills (a cycle is about 2.5 s where the daemon starts in one).
+ */
+export function chaosTiming(messages: number, kills: number): Pick<ChaosOptions, 'gapMs' | 'killMs'> {
+  return {
+    killMs: { startup: [100, 1_500], up: [50, 3_000], startupShare: 0.2 },
+    gapMs: [20, Math.max(40, Math.round((2 * kills * 2_500) / messages) - 20)],
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The real daemon against fake Telegram, Discord and LLM: user messages over many sessions on both
+ * platforms while the daemon is SIGKILLed at random moments and started again on the same workspace.
+ */
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const rng = new Rng(options.seed);
+  const say = options.progress ?? (() => undefined);
+  const world = await ChaosWorld.start(rng);
+  const daemons: Daemon[] = [];
+  const sent: SentRecord[] = [];
+  const kills: number[] = [];
+  const started = Date.now();
+  let gatewayUp = false;
+  let workspace: string | undefined;
+
+  const spawn = (): Daemon => {
+    const identifies = world.discord.identifyCount;
+    const daemon = Daemon.spawn({ config: world.config(), ...(workspace ? { workspace } : {}) });
+    workspace = daemon.workspace;
+    daemons.push(daemon);
+    // the gateway counts as up from the IDENTIFY on: discord.js queues what comes before its ready event
+    void waitFor(() => daemon.exitCode !== undefined || world.discord.identifyCount > identifies, 60_000, 'identify')
+      .then(() => (gatewayUp = daemon.exitCode === undefined && daemons.at(-1) === daemon))
+      .catch(() => undefined);
+    return daemon;
+  };
+
+  const killer = async (): Promise<void> => {
+    for (let k = 0; k < options.kills; k++) {
+      const daemon = daemons.at(-1)!;
+      if (rng.chance(options.killMs.startupShare)) await sleep(rng.int(...options.killMs.startup));
+      else {
+        await daemon.ready(60_000);
+        await sleep(rng.int(...options.killMs.up));
+      }
+      if (daemon.exitCode !== undefined) throw new Error(`the daemon exited by itself with ${daemon.exitCode}:\n${daemon.output.slice(-4000)}`);
+      gatewayUp = false;
+      kills.push(Date.now());
+      await daemon.kill('SIGKILL');
+      say(`kill ${k + 1}/${options.kills} at ${((Date.now() - started) / 1000).toFixed(1)} s; ${sent.length} messages sent`);
+      spawn();
+    }
+  };
+
+  const sender = async (): Promise<void> => {
+    for (let idx = 0; idx < options.messages; idx++) {
+      await sleep(rng.int(...options.gapMs));
+      const session = rng.pick(world.sessions);
+      const parts = rng.chance(options.longShare ?? 0.1) ? rng.int(12, 30) : 1;
+      world.plans.set(idx, { parts, tool: rng.chance(options.toolShare ?? 0.1) });
+      const eventId = session.say(`m${idx} hello from ${session.key}`);
+      sent.push({ idx, session, eventId, at: Date.now(), parts, gatewayUp: session.platform === 'telegram' || gatewayUp });
+    }
+  };
+
+  try {
+    spawn();
+    await Promise.all([killer(), sender()]);
+    const last = daemons.at(-1)!;
+    await last.ready(60_000);
+    say(`all ${sent.length} messages sent and ${kills.length} kills done; waiting for the replies`);
+    const journal = join(workspace!, '.mybot', 'journal.jsonl');
+    const deadline = Date.now() + options.settleMs;
+    while (Date.now() < deadline && score(sent, journaledIds(existsSync(journal) ? readFileSync(journal, 'utf8') : ''), kills).lost.length > 0) await sleep(250);
+    const cleanExit = (await last.kill('SIGTERM')) === 0;
+    const result = score(sent, journaledIds(readFileSync(journal, 'utf8')), kills);
+    const texts: Record<string, string> = {
+      ...Object.fromEntries(daemons.map((d, i) => [`daemon #${i + 1} output`, d.output])),
+      ...filesUnder(workspace!, (path) => /^config\..*\.yaml$/.test(basename(path))),
+      'bot messages': world.sessions.flatMap((s) => s.botTexts()).join('\n'),
+    };
+    const inDoubt = result.duplicated.filter((r) => r.session.platform === 'telegram' && sentTwiceAcrossAKill(world, r, kills));
+    result.duplicated = result.duplicated.filter((r) => !inDoubt.includes(r));
+    const needed = result.deliveredRecords.reduce((n, r) => n + (world.plans.get(r.idx)?.tool ? 2 : 1), 0);
+    return {
+      ...result,
+      restarts: daemons.length - 1,
+      durationMs: Date.now() - started,
+      llmRequests: world.llm.requests.length,
+      llmCallsRepeated: Math.max(0, world.llm.requests.length - needed),
+      startsWithReplay: daemons.filter((d) => d.hasLog('replaying events not acknowledged before the last stop')).length,
+      redeliveriesDeduplicated: daemons.reduce((n, d) => n + d.lines.filter((l) => l.msg === 'message seen before; not answered again').length, 0),
+      secretsFound: findSecrets(SECRETS, texts),
+      cleanExit,
+      duplicateDetails: [...result.duplicated, ...inDoubt].map((r) => `m${r.idx}@${r.session.key}: ${sendsOf(world, r.idx, kills)}`),
+      telegramInDoubt: inDoubt,
+    };
+  } finally {
+    for (const daemon of daemons) await daemon.kill('SIGKILL').catch(() => undefined);
+    await world.close();
+    if (workspace) rmSync(workspace, { recursive: true, force: true });
+  }
+}
+
+/** Every chunk of the reply that Telegram took twice was first taken just before a kill, and again after it. */
+function sentTwiceAcrossAKill(world: ChaosWorld, record: SentRecord, kills: readonly number[]): boolean {
+  const firstTag = (text: string) => /\bm(\d+)-(\d+)\b/.exec(text)?.[0];
+  const sends = new Map<string, number[]>();
+  for (const r of world.telegram.requests) {
+    if (r.method !== 'sendMessage' || r.status !== 200) continue;
+    const tag = firstTag(String(r.params.text));
+    if (tag?.startsWith(`m${record.idx}-`)) sends.set(tag, [...(sends.get(tag) ?? []), r.at]);
+  }
+  const twice = [...sends.values()].filter((times) => times.length > 1);
+  return twice.length > 0 && twice.every(([first, second]) => kills.some((k) => k >= first! && k - first! <= IN_DOUBT_MS && k <= second!));
+}
+
+/** Each send of message `idx`'s reply chunks: HTTP status and ms from the nearest kill (negative: before it). */
+function sendsOf(world: ChaosWorld, idx: number, kills: readonly number[]): string {
+  const tag = new RegExp(`\\bm${idx}-\\d+\\b`);
+  const sends = [
+    ...world.telegram.requests.filter((r) => r.method === 'sendMessage' && tag.test(String(r.params.text))).map((r) => ({ at: r.at, status: r.status, text: String(r.params.text) })),
+    ...world.discord.requests.filter((r) => r.method === 'POST' && tag.test(JSON.stringify(r.body))).map((r) => ({ at: r.at, status: r.status, text: JSON.stringify(r.body) })),
+  ];
+  return sends
+    .map(({ at, status, text }) => {
+      const nearest = kills.reduce((best, k) => (Math.abs(k - at) < Math.abs(best - at) ? k : best), Number.POSITIVE_INFINITY);
+      return `${tag.exec(text)?.[0]} HTTP ${status ?? '-'} at ${at - nearest} ms from a kill`;
+    })
+    .join('; ');
+}
+
+/** The figures, one per line, as `npm run chaos` prints them. */
+export function formatResult(r: ChaosResult): string {
+  const apart = r.discordApart.sentWhileDown + r.discordApart.inFlightAtKill;
+  return [
+    `messages sent:            ${r.sent.telegram + r.sent.discord} (Telegram ${r.sent.telegram}, Discord ${r.sent.discord})`,
+    `  Discord, counted apart: ${apart} (${r.discordApart.sentWhileDown} sent while the daemon was down, ${r.discordApart.inFlightAtKill} in its socket unread at a kill)`,
+    `                          the Discord gateway does not replay these after a restart; the owner-control issue's catch-up will fetch them`,
+    `replies delivered:        ${r.delivered}`,
+    `lost:                     ${r.lost.length}${r.lost.length ? `  (${r.lost.slice(0, 10).map((s) => `m${s.idx}@${s.session.key}`).join(', ')})` : ''}`,
+    `duplicated:               ${r.duplicated.length}`,
+    `  Telegram, counted apart: ${r.telegramInDoubt.length} reply chunk(s) sent again because a kill landed while Telegram was taking them`,
+    `                          the Bot API has no idempotency key: a chunk whose answer the daemon never read is sent again`,
+    ...r.duplicateDetails.map((d) => `    ${d}`),
+    `out of order:             ${r.outOfOrder} chunk(s) in ${r.sessionsOutOfOrder.length} session(s)${r.sessionsOutOfOrder.length ? ` (${r.sessionsOutOfOrder.join(', ')})` : ''}`,
+    ...r.orderDetails.map((d) => `    ${d}`),
+    `restarts:                 ${r.restarts} (SIGKILL, then a fresh start on the same workspace)`,
+    `other bot messages:       ${r.untagged.length}${r.untagged.length ? `  (${r.untagged.slice(0, 3).join(' | ')})` : ''}`,
+    `secrets in logs/files/replies: ${r.secretsFound.length}${r.secretsFound.length ? `  (${r.secretsFound.join(', ')})` : ''}`,
+    `LLM requests:             ${r.llmRequests} (${r.llmCallsRepeated} made again after a kill cut them short)`,
+    `starts that replayed the journal: ${r.startsWithReplay}; Telegram updates redelivered and deduplicated: ${r.redeliveriesDeduplicated} (from the logs; SIGKILL can eat the last lines)`,
+    `last stop (SIGTERM):      ${r.cleanExit ? 'exit 0' : 'NOT clean'}`,
+    `duration:                 ${(r.durationMs / 1000).toFixed(1)} s`,
+  ].join('\n');
+}
