@@ -119,3 +119,19 @@ export function journaledIds(journalText: string): Set<string> {
   }
   return ids;
 }
+
+/** Events the journal still holds unacknowledged: work the daemon has not finished. */
+export function pendingIds(journalText: string): Set<string> {
+  const pending = new Set<string>();
+  for (const line of journalText.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const record = JSON.parse(line) as { t: string; id?: string; e?: { id: string } };
+      if (record.t === 'e' && record.e) pending.add(record.e.id);
+      else if ((record.t === 'a' || record.t === 's') && record.id) pending.delete(record.id);
+    } catch {
+      // a torn line
+    }
+  }
+  return pending;
+}
