@@ -5,7 +5,7 @@ import type { Rng } from './rng.ts';
 
 /** Distinctive secrets, so a scan of logs, replies and files after the run can find any leak. */
 export const SECRETS = {
-  telegram: '7000000001:AAchaosSECRETtelegramToken0123456789',
+  telegram: '7000000001:AAchaosSECRETtelegramToken',
   discord: 'chaos-SECRET-discord-token.0123456789abcdef',
   llm: 'sk-chaos-SECRET-llm-key-0123456789abcdef',
 };
