@@ -5,6 +5,7 @@ import { TEXT_ONLY_TEXT } from '../../src/channels/access.ts';
 import { FakeDiscord, type FakeMessage as DiscordMessage } from '../fakes/discord.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
+import { fakesConfig } from '../helpers/config.ts';
 import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -44,15 +45,7 @@ describe('bad input through Telegram and Discord', () => {
       const text = String(req.messages.at(-1)?.content ?? '');
       return { content: text.length > 300 ? `got ${text.length} characters` : `echo: ${text}` };
     });
-    daemon = await Daemon.start({
-      config: {
-        llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-        channels: {
-          telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot },
-          discord: { enabled: true, bot_token: discord.token, api_base: discord.apiBase },
-        },
-      },
-    });
+    daemon = await Daemon.start({ config: fakesConfig({ llm, telegram, discord }) });
   });
 
   afterAll(async () => {

@@ -4,6 +4,7 @@ import { Rng } from '../chaos/rng.ts';
 import { FakeDiscord, type RestFault } from '../fakes/discord.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram, type TelegramFault } from '../fakes/telegram.ts';
+import { fakesConfig } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { MESSAGES_ROUTE } from './discord-setup.ts';
@@ -39,15 +40,7 @@ describe('platform faults: the real daemon against flaky fake Telegram and Disco
       const idx = Number(/\bm(\d+)\b/.exec(String(req.messages.at(-1)?.content))?.[1]);
       return { content: replyText(idx, parts.get(idx) ?? 1), delayMs: rng.int(0, 50) };
     });
-    daemon = await Daemon.start({
-      config: {
-        llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-        channels: {
-          telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot },
-          discord: { enabled: true, bot_token: discord.token, api_base: discord.apiBase },
-        },
-      },
-    });
+    daemon = await Daemon.start({ config: fakesConfig({ llm, telegram, discord }) });
   });
 
   afterAll(async () => {
