@@ -29,11 +29,30 @@ const DEFAULT_REMEMBER_IDS = 20_000;
 /** While the disk refuses writes, bookkeeping records waiting to be written are tried this often. */
 const RETRY_WRITE_MS = 5_000;
 
-interface Buffered {
-  line: string;
-  /** Set for an event record: if it is not written, the event is not durable and its publish fails. */
-  eventId?: string;
+/** Records waiting for the next write; everyone who added one shares its two promises. */
+interface Batch {
+  lines: string[];
+  /** Ids of the event records: if the write fails, these events are not durable. */
+  eventIds: string[];
+  /** Resolves true once written; rejects with the StorageError if the write failed. */
+  events?: Deferred<boolean>;
+  /** Bookkeeping never fails its caller: what the disk refused is kept for the next write. */
+  bookkeeping?: Deferred<void>;
 }
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A batch this big is written at once instead of at the end of the tick: memory stays bounded under a flood. */
+const MAX_BATCH_RECORDS = 1024;
+/** What `append` returns for an id it knows already. */
+export const ALREADY_JOURNALED = Promise.resolve(false);
+const NOTHING_TO_WRITE = Promise.resolve();
+/** How an event record begins: the failed events of a batch are dropped, its bookkeeping kept. */
+const EVENT_RECORD_START = '{"t":"e"';
 
 /**
  * Append-only journal of durable events and their acknowledgements, one JSON record per line.
@@ -57,8 +76,7 @@ export class Journal {
   private readonly seen = new Set<string>();
   private readonly seenOrder: string[] = [];
   private seenNext = 0;
-  private buffer: Buffered[] = [];
-  private flushWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private batch: Batch = newBatch();
   private flushScheduled = false;
   /** Bookkeeping records (ack, progress, retry count) a failed write left for the next one. */
   private unwritten: string[] = [];
@@ -108,31 +126,35 @@ export class Journal {
   }
 
   /** Journals an event. Resolves false, writing nothing, if its id is known already. */
-  async append(event: AnyEvent): Promise<boolean> {
-    if (this.has(event.id)) return false;
+  append(event: AnyEvent): Promise<boolean> {
+    if (this.has(event.id)) return ALREADY_JOURNALED;
     this.pending.set(event.id, { event, delivered: 0 });
-    await this.write({ t: 'e', e: event });
-    return true;
+    const batch = this.batch;
+    batch.eventIds.push(event.id);
+    batch.events ??= deferred<boolean>();
+    // built around the event's own JSON: no wrapper object per record
+    this.add(EVENT_RECORD_START + ',"e":' + JSON.stringify(event) + '}');
+    return batch.events.promise;
   }
 
-  async ack(id: string): Promise<void> {
-    if (!this.pending.delete(id)) return;
+  ack(id: string): Promise<void> {
+    if (!this.pending.delete(id)) return NOTHING_TO_WRITE;
     this.remember(id);
-    await this.write({ t: 'a', id });
+    return this.bookkeeping('{"t":"a","id":' + JSON.stringify(id) + '}');
   }
 
-  async markDelivered(id: string, n: number): Promise<void> {
+  markDelivered(id: string, n: number): Promise<void> {
     const entry = this.pending.get(id);
-    if (!entry) return;
+    if (!entry) return NOTHING_TO_WRITE;
     entry.delivered = n;
-    await this.write({ t: 'd', id, n });
+    return this.bookkeeping(JSON.stringify({ t: 'd', id, n }));
   }
 
-  async setRetryCount(id: string, count: number): Promise<void> {
+  setRetryCount(id: string, count: number): Promise<void> {
     const entry = this.pending.get(id);
-    if (!entry || entry.event.type !== 'inbound') return;
+    if (!entry || entry.event.type !== 'inbound') return NOTHING_TO_WRITE;
     entry.event = { ...entry.event, retryCount: count };
-    await this.write({ t: 'r', id, c: count });
+    return this.bookkeeping(JSON.stringify({ t: 'r', id, c: count }));
   }
 
   close(): void {
@@ -142,54 +164,66 @@ export class Journal {
     closeSync(this.fd);
   }
 
-  private write(record: JournalRecord): Promise<void> {
-    this.buffer.push({ line: JSON.stringify(record) + '\n', ...(record.t === 'e' ? { eventId: record.e.id } : {}) });
-    return new Promise((resolve, reject) => {
-      this.flushWaiters.push({ resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(() => this.flush());
-      }
-    });
+  private bookkeeping(line: string): Promise<void> {
+    const batch = this.batch;
+    batch.bookkeeping ??= deferred<void>();
+    this.add(line);
+    return batch.bookkeeping.promise;
   }
 
-  private flush(): void {
+  /** Adds a line to the batch written at the end of this tick (or now, if the batch is full). */
+  private add(line: string): void {
+    this.batch.lines.push(line);
+    if (this.batch.lines.length >= MAX_BATCH_RECORDS) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushQueued);
+    }
+  }
+
+  private readonly flushQueued = () => {
     this.flushScheduled = false;
-    if (this.buffer.length === 0 && this.unwritten.length === 0) return;
-    const batch = this.buffer;
-    const waiters = this.flushWaiters;
-    this.buffer = [];
-    this.flushWaiters = [];
-    const lines = [...this.unwritten, ...batch.map((b) => b.line)];
+    this.flush();
+  };
+
+  private flush(): void {
+    const batch = this.batch;
+    if (batch.lines.length === 0 && this.unwritten.length === 0) return;
+    this.batch = newBatch();
+    const lines = this.unwritten.length > 0 ? [...this.unwritten, ...batch.lines] : batch.lines;
     try {
-      writeFully(this.fd, (this.torn ? '\n' : '') + lines.join(''));
+      writeFully(this.fd, (this.torn ? '\n' : '') + lines.join('\n') + '\n');
       if (this.options.fsync) fsyncSync(this.fd);
     } catch (error) {
-      this.writeFailed(error, batch, waiters);
+      this.writeFailed(error, batch);
       return;
     }
     this.recordsSinceCompaction += lines.length;
     this.torn = false;
     this.unwritten = [];
     if (this.failure) this.recovered();
-    for (const w of waiters) w.resolve();
-    if (this.recordsSinceCompaction > COMPACT_AFTER_RECORDS && this.recordsSinceCompaction > 4 * this.pending.size) {
+    batch.events?.resolve(true);
+    batch.bookkeeping?.resolve();
+    // a rewrite writes every remembered id and pending event again: waiting for twice as many new
+    // records keeps that under half a line per record written, and the file under a few MB
+    if (this.recordsSinceCompaction > COMPACT_AFTER_RECORDS && this.recordsSinceCompaction > 2 * (this.pending.size + this.seen.size)) {
       this.compact();
     }
   }
 
   /** Events of the batch are not durable: their append rejects. The rest is written with the next flush. */
-  private writeFailed(error: unknown, batch: Buffered[], waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>): void {
+  private writeFailed(error: unknown, batch: Batch): void {
     // something may have reached the file: whatever comes next starts on a line of its own
     this.torn = true;
     const failure = storageError(error, 'the journal', this.path);
-    for (const entry of batch) {
-      if (entry.eventId !== undefined) {
-        this.pending.delete(entry.eventId);
-        this.remember(entry.eventId);
-      } else this.unwritten.push(entry.line);
+    for (const id of batch.eventIds) {
+      this.pending.delete(id);
+      this.remember(id);
     }
-    batch.forEach((entry, i) => (entry.eventId !== undefined ? waiters[i]!.reject(failure) : waiters[i]!.resolve()));
+    for (const line of batch.lines) if (!line.startsWith(EVENT_RECORD_START)) this.unwritten.push(line);
+    batch.events?.reject(failure);
+    batch.bookkeeping?.resolve();
     if (!this.failure) {
       this.options.log?.error({ err: failure, path: this.path, code: failure.code }, 'the journal cannot be written: new events are handled from memory, without the crash guarantee, until the disk takes writes again');
       this.retryTimer = setInterval(() => this.flush(), RETRY_WRITE_MS);
@@ -296,6 +330,22 @@ export class Journal {
       throw storageError(error, 'the journal', this.path);
     }
   }
+}
+
+function newBatch(): Batch {
+  return { lines: [], eventIds: [] };
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // a caller that does not wait for its append must not turn a disk failure into an unhandled rejection
+  promise.catch(() => {});
+  return { promise, resolve, reject };
 }
 
 /** writeSync may write only part of the data (a disk filling up): write the rest, or throw. */
