@@ -1,7 +1,7 @@
 import type { BusStats, EventBus, Handler } from './bus.ts';
 import { StorageError } from './errors.ts';
 import { DURABLE_TYPES, type AnyEvent, type EventType, type InboundEvent } from './events.ts';
-import type { Journal } from './journal.ts';
+import { ALREADY_JOURNALED, type Journal } from './journal.ts';
 import type { Logger } from '../log.ts';
 
 type AnyHandler = (event: AnyEvent) => void | Promise<void>;
@@ -30,12 +30,17 @@ export interface LocalBusOptions {
  * throws is logged with the event id and the queue moves on.
  */
 export class LocalBus implements EventBus {
-  private readonly handlers = new Map<EventType, AnyHandler[]>();
+  // records, not maps, keyed by the few event types: a property load per event instead of a hash lookup
+  private readonly handlers: Record<EventType, AnyHandler[]> = { inbound: [], outbound: [], typing: [] };
   /** One lane per (event type, session); a lane is gone once empty and idle. */
-  private readonly lanes = new Map<EventType, Map<string, Lane>>();
+  private readonly lanes: Record<EventType, Map<string, Lane>> = { inbound: new Map(), outbound: new Map(), typing: new Map() };
   private active = 0;
   private readonly waiting: Lane[] = [];
   private readonly inFlight = new Set<Promise<void>>();
+  /** The events of the journal write under way, queued together once it is done. */
+  private writing: { written: Promise<boolean>; events: AnyEvent[]; published: Promise<boolean> } | undefined;
+  /** Ids queued by the replay; the publish that wrote one of them must not queue it a second time. */
+  private readonly replayed = new Set<string>();
   private running = false;
   /** Draining: no new inbound event starts; replies of turns in flight still go out. */
   private draining = false;
@@ -51,13 +56,11 @@ export class LocalBus implements EventBus {
   }
 
   subscribe<T extends EventType>(type: T, handler: Handler<T>): void {
-    const list = this.handlers.get(type) ?? [];
-    this.handlers.set(type, [...list, handler as AnyHandler]);
+    this.handlers[type] = [...this.handlers[type], handler as AnyHandler];
   }
 
   unsubscribe<T extends EventType>(type: T, handler: Handler<T>): void {
-    const list = this.handlers.get(type) ?? [];
-    this.handlers.set(type, list.filter((h) => h !== (handler as AnyHandler)));
+    this.handlers[type] = this.handlers[type].filter((h) => h !== (handler as AnyHandler));
   }
 
   publish(event: AnyEvent): Promise<boolean> {
@@ -66,29 +69,42 @@ export class LocalBus implements EventBus {
     return PUBLISHED;
   }
 
-  private async publishDurable(journal: Journal, event: AnyEvent): Promise<boolean> {
-    const durable = await this.appendToJournal(journal, event);
-    if (durable === 'duplicate') return false;
-    // Before `run`, the replay takes it from the journal, behind the older events of its session:
-    // queued now, it would overtake them (a channel can publish while another is still connecting).
-    if (durable && !this.running) return true;
-    this.enqueue(event, false);
+  /**
+   * Handled once durable. The events of one journal write share one promise and are queued
+   * together when it is done. An event the journal cannot take (disk full or read-only) is still
+   * handled, from memory: the daemon keeps answering, only without the crash guarantee for that
+   * event (the journal logs the outage once; the agent tells the user it could not save the conversation).
+   */
+  private publishDurable(journal: Journal, event: AnyEvent): Promise<boolean> {
+    const written = journal.append(event);
+    if (written === ALREADY_JOURNALED) return written;
+    let group = this.writing;
+    if (group?.written !== written) {
+      const events: AnyEvent[] = [];
+      group = { written, events, published: written.then(() => this.written(events), (err: unknown) => this.notWritten(events, err)) };
+      this.writing = group;
+    }
+    group.events.push(event);
+    return group.published;
+  }
+
+  private written(events: AnyEvent[]): true {
+    if (this.writing?.events === events) this.writing = undefined;
+    // Before `run`, the replay takes them from the journal, behind the older events of their session:
+    // queued now, they would overtake them (a channel can publish while another is still connecting).
+    if (!this.running) return true;
+    for (const event of events) if (!this.replayed.delete(event.id)) this.enqueue(event, false);
     return true;
   }
 
-  /**
-   * An event the journal cannot take (disk full or read-only) is still handled, from memory: the
-   * daemon keeps answering, only without the crash guarantee for that event (the journal logs the
-   * outage once; the agent tells the user it could not save the conversation).
-   */
-  private async appendToJournal(journal: Journal, event: AnyEvent): Promise<boolean | 'duplicate'> {
-    try {
-      return (await journal.append(event)) || 'duplicate';
-    } catch (err) {
-      if (!(err instanceof StorageError)) throw err;
+  private notWritten(events: AnyEvent[], err: unknown): true {
+    if (this.writing?.events === events) this.writing = undefined;
+    if (!(err instanceof StorageError)) throw err;
+    for (const event of events) {
       this.log.warn({ sessionId: event.sessionId, eventId: event.id, type: event.type, code: err.code }, 'event not journaled (disk trouble): handling it from memory, without the crash guarantee');
-      return false;
+      this.enqueue(event, false);
     }
+    return true;
   }
 
   async ack(eventId: string): Promise<void> {
@@ -113,8 +129,14 @@ export class LocalBus implements EventBus {
     this.running = true;
     const replay = this.journal?.pendingEvents() ?? [];
     if (replay.length > 0) this.log.info({ count: replay.length }, 'replaying events not acknowledged before the last stop');
-    for (const { event } of replay) this.enqueue(event, false);
-    for (const byType of this.lanes.values()) for (const lane of byType.values()) this.schedule(lane);
+    for (const { event } of replay) {
+      this.enqueue(event, false);
+      // published just before `run` and still waiting for its write: queued here, not again then
+      this.replayed.add(event.id);
+    }
+    // their writes finish within this tick; later publishes are new events
+    if (this.replayed.size > 0) setImmediate(() => this.replayed.clear());
+    for (const byType of Object.values(this.lanes)) for (const lane of byType.values()) this.schedule(lane);
   }
 
   async stop(deadlineMs: number): Promise<void> {
@@ -135,11 +157,7 @@ export class LocalBus implements EventBus {
   }
 
   private enqueue(event: AnyEvent, front: boolean): void {
-    let byType = this.lanes.get(event.type);
-    if (!byType) {
-      byType = new Map();
-      this.lanes.set(event.type, byType);
-    }
+    const byType = this.lanes[event.type];
     let lane = byType.get(event.sessionId);
     if (!lane) {
       lane = { type: event.type, sessionId: event.sessionId, events: [], active: false, waiting: false };
@@ -179,7 +197,7 @@ export class LocalBus implements EventBus {
     }
     lane.active = false;
     this.active--;
-    if (events.length === 0 && !lane.waiting) this.lanes.get(lane.type)?.delete(lane.sessionId);
+    if (events.length === 0 && !lane.waiting) this.lanes[lane.type].delete(lane.sessionId);
     if (!this.running) return;
     this.schedule(lane);
     while (this.waiting.length > 0 && this.active < this.maxConcurrency) {
@@ -191,8 +209,7 @@ export class LocalBus implements EventBus {
 
   /** Runs the handlers; the promise, if any, settles when the asynchronous ones are done. */
   private dispatch(event: AnyEvent): Promise<unknown> | undefined {
-    const handlers = this.handlers.get(event.type);
-    if (!handlers) return undefined;
+    const handlers = this.handlers[event.type];
     let pending: Promise<unknown> | undefined;
     for (const handler of handlers) {
       try {
