@@ -5,6 +5,9 @@ import { isStorageTrouble, LlmError } from '../core/errors.ts';
 import type { Worker } from '../core/worker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
+import { isOwner } from '../channels/access.ts';
+import type { PairingStore } from '../channels/pairing-store.ts';
+import { runAccessCommand } from './access-commands.ts';
 import { runCommand } from './commands.ts';
 import type { Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
@@ -28,6 +31,8 @@ export interface AgentWorkerDeps {
   systemPromptFile: string;
   /** The workspace's skills: their names and descriptions follow AGENT.md in the system prompt. */
   skills?: SkillCatalogue;
+  /** For owners' /pair. */
+  pairing?: PairingStore;
   log: Logger;
 }
 
@@ -66,9 +71,12 @@ export class AgentWorker implements Worker {
     const { bus, log } = this.deps;
     this.lastActive.delete(event.sessionId);
     this.lastActive.set(event.sessionId, Date.now());
+    const owner = isOwner(this.deps.config(), event.source);
     let command: string | undefined;
     try {
-      command = await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model });
+      command =
+        runAccessCommand(event.content, { source: event.source, owner, pairing: this.deps.pairing }) ??
+        (await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model }));
     } catch (error) {
       // e.g. /clear on a full disk: answered, not left unacknowledged until the next start
       log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'command failed; telling the user');

@@ -5,18 +5,29 @@ const userIds = z
   .array(z.union([z.string().min(1), z.number().int()], { error: 'expected a user id: a whole number (Telegram) or a snowflake string (Discord)' }).transform(String))
   .default([]);
 
+/** Who may write to the bot on one platform (src/channels/access.ts reads them); hot-reloaded. */
+const access = {
+  allowed_user_ids: userIds,
+  /** Always allowed, exempt from limits, and may use /pair and see everyone's /usage. */
+  owner_user_ids: userIds,
+  /** Unset: `pairing` when allowed_user_ids is empty, else `allowlist`. */
+  dm_policy: z.enum(['allowlist', 'pairing', 'open']).optional(),
+  /** `allowlist`: groups answer the users DMs would (allowed, owners, paired); `open`: everyone. */
+  group_policy: z.enum(['allowlist', 'open']).default('allowlist'),
+};
+
 const telegram = z.strictObject({
   enabled: z.boolean().default(false),
   bot_token: z.string().optional(),
   api_root: z.url().default('https://api.telegram.org'),
-  allowed_user_ids: userIds,
+  ...access,
 });
 
 const discord = z.strictObject({
   enabled: z.boolean().default(false),
   bot_token: z.string().optional(),
   api_base: z.url().default('https://discord.com/api'),
-  allowed_user_ids: userIds,
+  ...access,
 });
 
 export const OPENAI_API_BASE = 'https://api.openai.com/v1';
