@@ -16,6 +16,8 @@ export function workspacePaths(workspace: string) {
     statusFile: join(state, 'status.json'),
     /** Pairing codes waiting for an owner, and the users they approved. */
     pairing: join(state, 'pairing.json'),
+    /** Messages, tokens and cost per user and chat today, for limits and /usage. */
+    usage: join(state, 'usage.json'),
     sessions: join(workspace, 'sessions'),
     agentPrompt: join(workspace, 'AGENT.md'),
   };

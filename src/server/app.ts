@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { AgentWorker } from '../agent/agent-worker.ts';
+import { UsageLimiter } from '../agent/limits.ts';
 import { OpenAiLlm } from '../agent/llm.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
 import { SkillCatalogue } from '../agent/skills.ts';
@@ -8,6 +9,7 @@ import { fileTools } from '../agent/tools/files.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
 import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
+import { UsageStore } from '../agent/usage-store.ts';
 import { pairingHint } from '../channels/access.ts';
 import type { Channel, Publish } from '../channels/channel.ts';
 import { PairingStore } from '../channels/pairing-store.ts';
@@ -50,6 +52,7 @@ export class App {
   private readonly channels = new Map<string, Channel>();
   private readonly agent: AgentWorker;
   private readonly pairing: PairingStore;
+  private readonly usage: UsageLimiter;
   private readonly publish: Publish;
   private readonly startedAt = Date.now();
   private watcher?: ConfigWatcher;
@@ -68,8 +71,10 @@ export class App {
     const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...bash, ...web]);
     const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
     this.pairing = new PairingStore(this.paths.pairing);
-    const { pairing } = this;
-    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, log });
+    // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
+    this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log), log);
+    const { pairing, usage } = this;
+    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
   }
@@ -162,6 +167,7 @@ export class App {
     await this.bus.stop(this.config.server.drain_timeout_s * 1000);
     this.agent.cancelInFlight();
     await this.supervisor.stopAll();
+    this.usage.flush();
     this.journal?.close();
     if (!this.options.ephemeral) releaseLock(this.paths.pidFile);
   }
