@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeDiscord, type RestRequestRecord } from '../test/fakes/discord.ts';
 import { FakeOpenAI } from '../test/fakes/openai.ts';
+import { OPEN_ACCESS } from '../test/helpers/config.ts';
 import { Daemon, PROJECT_ROOT } from '../test/helpers/daemon.ts';
 import { addedLatencyRows, relayRoundTrip, timeRoundTrips, type RoundTrips } from './loopback.ts';
 import type { Bench } from './table.ts';
@@ -27,7 +28,7 @@ export const run: Bench = async ({ quick }) => {
   const daemon = await Daemon.start({
     config: {
       llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-      channels: { discord: { enabled: true, bot_token: discord.token, api_base: discord.apiBase } },
+      channels: { discord: { enabled: true, bot_token: discord.token, api_base: discord.apiBase, ...OPEN_ACCESS } },
     },
     files: { 'AGENT.md': readFileSync(join(PROJECT_ROOT, 'default_workspace', 'AGENT.md'), 'utf8') },
     env: { MYBOT_LOG_LEVEL: 'info' },

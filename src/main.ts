@@ -1,7 +1,8 @@
 /**
- * mybot's entry point: `npm start` (the daemon), `npm run chat` (the terminal chat) and
- * `npm run status` (what the daemon running on the workspace is doing).
- * Options: --workspace DIR (or MYBOT_WORKSPACE), --chat; the command `status`.
+ * mybot's entry point: `npm start` (the daemon), `npm run chat` (the terminal chat),
+ * `npm run status` (what the daemon running on the workspace is doing) and `npm run pair`
+ * (approve, list and revoke paired users).
+ * Options: --workspace DIR (or MYBOT_WORKSPACE), --chat; the commands `status` and `pair`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,11 +29,21 @@ if (argv[0] === 'status') {
   const { printStatus } = await import('./server/status.ts');
   process.exit(printStatus(workspace));
 }
+if (argv[0] === 'pair') {
+  const { runPairCli } = await import('./server/pair-cli.ts');
+  process.exit(runPairCli(workspace, withoutWorkspaceFlag(argv.slice(1))));
+}
 // the terminal chat owns stdout: its logs go to a file
 if (chat && !process.env.MYBOT_LOG_FILE) process.env.MYBOT_LOG_FILE = join(workspace, 'logs', 'chat.log');
 
 const { run } = await import('./server/run.ts');
 await run({ workspace, chat, interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY), hint: () => hintFor(workspace) });
+
+function withoutWorkspaceFlag(args: string[]): string[] {
+  const at = args.findIndex((a) => a === '--workspace' || a.startsWith('--workspace='));
+  if (at < 0) return args;
+  return [...args.slice(0, at), ...args.slice(at + (args[at] === '--workspace' ? 2 : 1))];
+}
 
 function hintFor(dir: string): string {
   const example = existsSync(join(dir, EXAMPLE_CONFIG)) ? join(dir, EXAMPLE_CONFIG) : join(PROJECT_ROOT, 'default_workspace', EXAMPLE_CONFIG);

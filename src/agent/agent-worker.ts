@@ -5,7 +5,11 @@ import { isStorageTrouble, LlmError } from '../core/errors.ts';
 import type { Worker } from '../core/worker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
+import { isOwner } from '../channels/access.ts';
+import type { PairingStore } from '../channels/pairing-store.ts';
+import { runAccessCommand } from './access-commands.ts';
 import { runCommand } from './commands.ts';
+import type { UsageLimiter } from './limits.ts';
 import type { Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
 import type { SessionStore, StoredMessage } from './sessions.ts';
@@ -28,6 +32,10 @@ export interface AgentWorkerDeps {
   systemPromptFile: string;
   /** The workspace's skills: their names and descriptions follow AGENT.md in the system prompt. */
   skills?: SkillCatalogue;
+  /** For owners' /pair. */
+  pairing?: PairingStore;
+  /** limits.per_user / per_chat, checked before each turn; /usage. */
+  usage?: UsageLimiter;
   log: Logger;
 }
 
@@ -66,9 +74,12 @@ export class AgentWorker implements Worker {
     const { bus, log } = this.deps;
     this.lastActive.delete(event.sessionId);
     this.lastActive.set(event.sessionId, Date.now());
+    const owner = isOwner(this.deps.config(), event.source);
     let command: string | undefined;
     try {
-      command = await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model });
+      command =
+        runAccessCommand(event.content, { source: event.source, owner, pairing: this.deps.pairing, usage: this.deps.usage }) ??
+        (await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model }));
     } catch (error) {
       // e.g. /clear on a full disk: answered, not left unacknowledged until the next start
       log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'command failed; telling the user');
@@ -79,6 +90,7 @@ export class AgentWorker implements Worker {
       await this.reply(event, command);
       return;
     }
+    if (!(await this.admit(event, owner))) return;
     await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
     try {
       const { messages } = await this.deps.sessions.load(event.sessionId);
@@ -116,6 +128,7 @@ export class AgentWorker implements Worker {
       maxRounds: config().llm.max_tool_rounds,
       signal: this.abort.signal,
     });
+    this.deps.usage?.spent(event.source, result.usage, config().llm.model);
     const ts = Date.now();
     const turn: StoredMessage[] = [{ role: 'user', content: event.content, ts, eventId: event.id }, ...result.added.map((m) => ({ ...m, ts }))];
     let note = '';
@@ -129,6 +142,16 @@ export class AgentWorker implements Worker {
     }
     await this.reply(event, result.reply + note);
     this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, tokens: result.tokens, rounds: result.added.length }, 'turn done');
+  }
+
+  /** Over a limit: no LLM call; the first message of the window gets the notice, the rest only an ack. Retries were admitted already. */
+  private async admit(event: InboundEvent, owner: boolean): Promise<boolean> {
+    const admission = event.retryCount > 0 ? undefined : this.deps.usage?.admit(event.source, owner);
+    if (!admission || admission.ok) return true;
+    this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, userId: event.source.userId, scope: admission.scope, limit: admission.limit }, 'message over a limit; not answered');
+    if (admission.notice) await this.reply(event, admission.notice);
+    else await this.deps.bus.ack(event.id);
+    return false;
   }
 
   /** Publishes the answer (its id derives from the inbound's, so a replay cannot publish it twice), then acks the inbound. */

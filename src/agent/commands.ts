@@ -10,6 +10,8 @@ export const COMMANDS: CommandInfo[] = [
   { name: 'help', description: 'What I can do and the commands I know' },
   { name: 'clear', description: 'Start a fresh conversation' },
   { name: 'session', description: 'This conversation: id, message count, model' },
+  // answered by access-commands.ts, also when the sender is over a limit
+  { name: 'usage', description: 'What you used today, and your limits' },
 ];
 
 export interface CommandContext {

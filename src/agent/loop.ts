@@ -17,6 +17,8 @@ export interface TurnResult {
   added: ChatMessage[];
   reply: string;
   tokens: number;
+  /** As the API reported it, summed over the turn's calls: what limits charge. */
+  usage: { promptTokens: number; completionTokens: number };
 }
 
 /** Chats with the model, running the tools it calls, until it answers in text or the rounds run out. */
@@ -25,10 +27,11 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const specs = tools.specs();
   const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), { role: 'user', content: input.user }];
   const added: ChatMessage[] = [];
-  let tokens = 0;
+  const usage = { promptTokens: 0, completionTokens: 0 };
   for (let round = 0; round < maxRounds; round++) {
     const answer = await llm.chat(messages, specs, signal);
-    tokens += (answer.usage?.promptTokens ?? 0) + (answer.usage?.completionTokens ?? 0);
+    usage.promptTokens += answer.usage?.promptTokens ?? 0;
+    usage.completionTokens += answer.usage?.completionTokens ?? 0;
     const assistant: ChatMessage = answer.toolCalls.length > 0
       ? { role: 'assistant', content: answer.content, tool_calls: answer.toolCalls }
       : { role: 'assistant', content: answer.content ?? '' };
@@ -36,7 +39,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     added.push(assistant);
     if (answer.toolCalls.length === 0) {
       const reply = answer.content?.trim() ? answer.content : '(the model returned an empty answer)';
-      return { added, reply, tokens };
+      return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage };
     }
     for (const call of answer.toolCalls) {
       const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal) };
@@ -46,5 +49,5 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   }
   const reply = `I stopped after ${maxRounds} rounds of tool use without reaching an answer. Ask me to continue, or narrow the task.`;
   added.push({ role: 'assistant', content: reply });
-  return { added, reply, tokens };
+  return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage };
 }

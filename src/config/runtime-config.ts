@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import { deepMerge, RUNTIME_CONFIG } from './load.ts';
 
 /**
@@ -10,13 +11,5 @@ import { deepMerge, RUNTIME_CONFIG } from './load.ts';
 export function updateRuntimeConfig(workspace: string, patch: Record<string, unknown>): void {
   const file = join(workspace, RUNTIME_CONFIG);
   const current = existsSync(file) ? ((parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null) ?? {}) : {};
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `# written by mybot: settings changed from the chat; they override config.user.yaml\n${stringify(deepMerge(current, patch))}`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeFileAtomic(file, `# written by mybot: settings changed from the chat; they override config.user.yaml\n${stringify(deepMerge(current, patch))}`);
 }

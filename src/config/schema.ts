@@ -5,19 +5,42 @@ const userIds = z
   .array(z.union([z.string().min(1), z.number().int()], { error: 'expected a user id: a whole number (Telegram) or a snowflake string (Discord)' }).transform(String))
   .default([]);
 
+/** Who may write to the bot on one platform (src/channels/access.ts reads them); hot-reloaded. */
+const access = {
+  allowed_user_ids: userIds,
+  /** Always allowed, exempt from limits, and may use /pair and see everyone's /usage. */
+  owner_user_ids: userIds,
+  /** Unset: `pairing` when allowed_user_ids is empty, else `allowlist`. */
+  dm_policy: z.enum(['allowlist', 'pairing', 'open']).optional(),
+  /** `allowlist`: groups answer the users DMs would (allowed, owners, paired); `open`: everyone. */
+  group_policy: z.enum(['allowlist', 'open']).default('allowlist'),
+};
+
 const telegram = z.strictObject({
   enabled: z.boolean().default(false),
   bot_token: z.string().optional(),
   api_root: z.url().default('https://api.telegram.org'),
-  allowed_user_ids: userIds,
+  ...access,
 });
 
 const discord = z.strictObject({
   enabled: z.boolean().default(false),
   bot_token: z.string().optional(),
   api_base: z.url().default('https://discord.com/api'),
-  allowed_user_ids: userIds,
+  ...access,
 });
+
+/** Unset = no limit. Windows: messages over the last 60 s; tokens and cost per UTC day. */
+const limitSet = z
+  .strictObject({
+    messages_per_minute: z.number().int().positive().optional(),
+    tokens_per_day: z.number().int().positive().optional(),
+    /** In the currency of limits.prices; needs a price for llm.model. */
+    cost_per_day: z.number().positive().optional(),
+  })
+  .prefault({});
+
+const price = z.strictObject({ input_per_mtok: z.number().min(0), output_per_mtok: z.number().min(0) });
 
 export const OPENAI_API_BASE = 'https://api.openai.com/v1';
 
@@ -68,6 +91,14 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  limits: z
+    .strictObject({
+      per_user: limitSet,
+      per_chat: limitSet,
+      /** Per model: price per million prompt (input) and completion (output) tokens. */
+      prices: z.record(z.string(), price).default({}),
+    })
+    .prefault({}),
   server: z
     .strictObject({
       /** How many sessions the agent works on at once. */
@@ -77,6 +108,17 @@ export const configSchema = z.strictObject({
       journal_fsync: z.boolean().default(false),
     })
     .prefault({}),
-});
+})
+  .superRefine(({ llm, limits }, ctx) => {
+    for (const scope of ['per_user', 'per_chat'] as const) {
+      if (limits[scope].cost_per_day === undefined || limits.prices[llm.model]) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['limits', 'prices'],
+        message: `limits.${scope}.cost_per_day is set but there is no price for the model '${llm.model}' (llm.model): add limits.prices.${llm.model}: { input_per_mtok, output_per_mtok }`,
+      });
+      return;
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;

@@ -14,6 +14,10 @@ export function workspacePaths(workspace: string) {
     journal: join(state, 'journal.jsonl'),
     pidFile: join(state, 'daemon.pid'),
     statusFile: join(state, 'status.json'),
+    /** Pairing codes waiting for an owner, and the users they approved. */
+    pairing: join(state, 'pairing.json'),
+    /** Messages, tokens and cost per user and chat today, for limits and /usage. */
+    usage: join(state, 'usage.json'),
     sessions: join(workspace, 'sessions'),
     agentPrompt: join(workspace, 'AGENT.md'),
   };

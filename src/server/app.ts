@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { AgentWorker } from '../agent/agent-worker.ts';
+import { UsageLimiter } from '../agent/limits.ts';
 import { OpenAiLlm } from '../agent/llm.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
 import { SkillCatalogue } from '../agent/skills.ts';
@@ -8,7 +9,10 @@ import { fileTools } from '../agent/tools/files.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
 import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
+import { UsageStore } from '../agent/usage-store.ts';
+import { pairingHint } from '../channels/access.ts';
 import type { Channel, Publish } from '../channels/channel.ts';
+import { PairingStore } from '../channels/pairing-store.ts';
 import { DeliveryWorker } from '../channels/delivery-worker.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigWatcher } from '../config/watch.ts';
@@ -34,6 +38,8 @@ export interface AppOptions {
 }
 
 const PLATFORMS = ['telegram', 'discord'] as const;
+/** Read on every message: a change needs no channel restart. */
+const ACCESS_KEYS = ['allowed_user_ids', 'owner_user_ids', 'dm_policy', 'group_policy'];
 
 /** Wires config, bus, journal, workers and channels together; reloads config; `stop` shuts down in order. */
 export class App {
@@ -45,6 +51,8 @@ export class App {
   private readonly supervisor: Supervisor;
   private readonly channels = new Map<string, Channel>();
   private readonly agent: AgentWorker;
+  private readonly pairing: PairingStore;
+  private readonly usage: UsageLimiter;
   private readonly publish: Publish;
   private readonly startedAt = Date.now();
   private watcher?: ConfigWatcher;
@@ -62,7 +70,11 @@ export class App {
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
     const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...bash, ...web]);
     const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
-    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, log });
+    this.pairing = new PairingStore(this.paths.pairing);
+    // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
+    this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log), log);
+    const { pairing, usage } = this;
+    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
   }
@@ -77,7 +89,7 @@ export class App {
     const { workspace, log, ephemeral } = this.options;
     await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
     await this.supervisor.start(this.agent);
-    const channels = [...createPlatformChannels(this.current, this.publish, log), ...(this.options.extraChannels?.(this.publish) ?? [])];
+    const channels = [...createPlatformChannels(this.current, this.publish, log, this.pairing), ...(this.options.extraChannels?.(this.publish) ?? [])];
     for (const channel of channels) this.channels.set(channel.name, channel);
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
@@ -88,6 +100,8 @@ export class App {
       this.statusTimer = setInterval(() => this.writeStatus(), STATUS_INTERVAL_MS);
       this.writeStatus();
     }
+    const hint = pairingHint(this.config);
+    if (hint) log.info({ channels: hint.channels }, hint.msg);
     log.info({ workspace, channels: [...this.channels.keys()], model: this.config.llm.model }, 'mybot is up');
   }
 
@@ -100,9 +114,8 @@ export class App {
     this.config = next;
     for (const secret of [next.llm.api_key, next.channels.telegram.bot_token, next.channels.discord.bot_token]) registerSecret(secret);
     for (const name of PLATFORMS) {
-      const { allowed_user_ids: _a, ...before } = previous.channels[name];
-      const { allowed_user_ids: _b, ...after } = next.channels[name];
-      if (JSON.stringify(before) !== JSON.stringify(after)) await this.restartChannel(name);
+      const connection = (settings: object) => JSON.stringify(Object.entries(settings).filter(([key]) => !ACCESS_KEYS.includes(key)));
+      if (connection(previous.channels[name]) !== connection(next.channels[name])) await this.restartChannel(name);
     }
   }
 
@@ -113,7 +126,7 @@ export class App {
       this.channels.delete(name);
       log.info({ channel: name }, 'channel stopped for a config change');
     }
-    const channel = createPlatformChannels(this.current, this.publish, log).find((c) => c.name === name);
+    const channel = createPlatformChannels(this.current, this.publish, log, this.pairing).find((c) => c.name === name);
     if (!channel) return;
     this.channels.set(name, channel);
     try {
@@ -154,6 +167,7 @@ export class App {
     await this.bus.stop(this.config.server.drain_timeout_s * 1000);
     this.agent.cancelInFlight();
     await this.supervisor.stopAll();
+    this.usage.flush();
     this.journal?.close();
     if (!this.options.ephemeral) releaseLock(this.paths.pidFile);
   }

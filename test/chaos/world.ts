@@ -1,6 +1,7 @@
 import { FakeDiscord } from '../fakes/discord.ts';
 import { FakeOpenAI, type FakeReply, type FakeRequest } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
+import { OPEN_ACCESS } from '../helpers/config.ts';
 import type { Rng } from './rng.ts';
 
 /** Distinctive secrets, so a scan of logs, replies and files after the run can find any leak. */
@@ -73,8 +74,8 @@ export class ChaosWorld {
       llm: { api_base: this.llm.url, model: 'chaos-model', api_key: SECRETS.llm, max_retries: 1, timeout_s: 20 },
       agent: { retry_backoff_ms: 50 },
       channels: {
-        telegram: { enabled: true, bot_token: this.telegram.token, api_root: this.telegram.apiRoot },
-        discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase },
+        telegram: { enabled: true, bot_token: this.telegram.token, api_root: this.telegram.apiRoot, ...OPEN_ACCESS },
+        discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...OPEN_ACCESS },
       },
       server: { drain_timeout_s: 5 },
     };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { chat, workspaceWith } from '../helpers/chat.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { OPEN_ACCESS } from '../helpers/config.ts';
 import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
 import { spawnSync } from 'node:child_process';
 
@@ -158,7 +159,7 @@ describe('stopping', () => {
     const llm = await FakeOpenAI.start();
     const { FakeTelegram } = await import('../fakes/telegram.ts');
     const telegram = await FakeTelegram.start();
-    const config = { llm: { api_base: llm.url, model: 'm', max_retries: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot } }, server: { drain_timeout_s: 30 } };
+    const config = { llm: { api_base: llm.url, model: 'm', max_retries: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } }, server: { drain_timeout_s: 30 } };
     try {
       const daemon = await Daemon.start({ config });
       llm.setLatency(20_000);

@@ -1,5 +1,6 @@
 import { FakeDiscord, type FakeDiscordOptions, type FakeMessage } from '../fakes/discord.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
+import { OPEN_ACCESS } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -20,7 +21,8 @@ export class DiscordWorld {
     return {
       llm: { api_base: this.llm.url, model: 'fake', max_retries: 0 },
       agent: { retry_backoff_ms: 10 },
-      channels: { discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...discord } },
+      // open unless the test brings its own allowlist
+      channels: { discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...('allowed_user_ids' in discord ? {} : OPEN_ACCESS), ...discord } },
     };
   }
 

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeOpenAI, type FakeReply, type FakeRequest } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
+import { OPEN_ACCESS } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -59,7 +60,7 @@ describe('LLM faults: the real daemon against a misbehaving fake LLM', () => {
         llm: { api_base: llm.url, model: 'fake', max_retries: 0, timeout_s: 1 },
         // one try and one retry per turn
         agent: { max_turn_retries: 1, retry_backoff_ms: 10 },
-        channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot } },
+        channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
       },
     });
   });

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
+import { OPEN_ACCESS } from '../helpers/config.ts';
 import { PROJECT_ROOT } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -38,7 +39,7 @@ describe('pm2: ecosystem.config.cjs starts, restarts and stops the daemon withou
     workspace = mkdtempSync(join(tmpdir(), 'mybot-pm2-ws-'));
     writeFileSync(join(workspace, 'config.user.yaml'), stringify({
       llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-      channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot } },
+      channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
       server: { drain_timeout_s: 10 },
     }));
   });

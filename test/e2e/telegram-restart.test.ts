@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram, type FakeMessage } from '../fakes/telegram.ts';
+import { OPEN_ACCESS } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -12,7 +13,7 @@ describe('Telegram channel across crashes, restarts and outages', () => {
 
   const config = (token = telegram.token) => ({
     llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-    channels: { telegram: { enabled: true, bot_token: token, api_root: telegram.apiRoot } },
+    channels: { telegram: { enabled: true, bot_token: token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
   });
   const start = async (workspace?: string): Promise<Daemon> => {
     const daemon = await Daemon.start({ config: config(), ...(workspace ? { workspace } : {}) });

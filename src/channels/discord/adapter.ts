@@ -3,7 +3,8 @@ import { createEvent, type EventSource, type InboundEvent } from '../../core/eve
 import { ChannelError } from '../../core/errors.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
-import { REFUSAL_TEXT, RefusalLimiter, TEXT_ONLY_TEXT } from '../access.ts';
+import { TEXT_ONLY_TEXT } from '../access.ts';
+import type { AccessGate } from '../access-gate.ts';
 import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
 import { splitMessage } from '../split.ts';
 import { closeError, startError, toChannelError } from './errors.ts';
@@ -40,7 +41,6 @@ export class DiscordChannel implements Channel {
   private running = false;
   /** Set when the gateway closed for good during `start`, so `start` rejects with the reason. */
   private failStart: ((error: ChannelError) => void) | undefined;
-  private readonly refusals = new RefusalLimiter();
   /** Typing indicators waiting out the grace period, by channel id. */
   private readonly typing = new Map<string, NodeJS.Timeout>();
   private readonly log: Logger;
@@ -49,6 +49,7 @@ export class DiscordChannel implements Channel {
     private readonly settings: () => Config['channels']['discord'],
     private readonly publish: Publish,
     log: Logger,
+    private readonly access: AccessGate,
   ) {
     this.log = log.child({ mod: 'discord' });
   }
@@ -170,17 +171,19 @@ export class DiscordChannel implements Channel {
   private onMessage(client: Client, message: Message): void {
     const botId = client.user?.id;
     if (this.paused || !botId) return;
-    const decision = decideInbound(toInbound(message, botId), botId, this.settings().allowed_user_ids);
+    const decision = decideInbound(toInbound(message, botId), botId, (userId, isPrivate) => this.access.allows(userId, isPrivate));
     const eventId = discordEventId(message.channelId, message.id);
     const sessionId = discordSessionId(message.channelId);
     switch (decision.action) {
       case 'ignore':
         if (decision.reason === 'empty') this.log.debug({ eventId }, 'empty message ignored');
         return;
-      case 'refuse':
+      case 'refuse': {
         this.log.info({ eventId, userId: message.author.id }, 'message from a user not in channels.discord.allowed_user_ids');
-        if (this.refusals.shouldRefuse(message.author.id)) void this.notice(message, eventId, REFUSAL_TEXT);
+        const answer = this.access.turnAway(sourceOf(message), message.author.username);
+        if (answer) void this.notice(message, eventId, answer);
         return;
+      }
       case 'text-only':
         void this.notice(message, eventId, TEXT_ONLY_TEXT);
         return;

@@ -1,5 +1,3 @@
-import { isAllowed } from '../access.ts';
-
 /** What the filter needs to know about a Discord message, taken from discord.js by the adapter. */
 export interface DiscordInbound {
   id: string;
@@ -22,7 +20,7 @@ export interface DiscordInbound {
 
 export type InboundDecision =
   | { action: 'ignore'; reason: 'system' | 'own' | 'bot' | 'not-addressed' | 'empty' }
-  /** Addressed to the bot by someone not in allowed_user_ids: no LLM call, at most a short refusal. */
+  /** Addressed to the bot by someone the access policy turns away: no LLM call, at most a short answer. */
   | { action: 'refuse' }
   /** Only attachments: a short fixed answer, no LLM call. */
   | { action: 'text-only' }
@@ -36,7 +34,7 @@ const ANSWERED_TYPES: ReadonlySet<number> = new Set([0, 19]);
  * of its messages. The bot's own and other bots' messages, system messages and `@everyone` /
  * `@here` pings without an explicit mention are ignored; strangers are refused before any LLM call.
  */
-export function decideInbound(message: DiscordInbound, botId: string, allowedUserIds: readonly string[]): InboundDecision {
+export function decideInbound(message: DiscordInbound, botId: string, allows: (userId: string, isPrivate: boolean) => boolean): InboundDecision {
   if (!ANSWERED_TYPES.has(message.type)) return { action: 'ignore', reason: 'system' };
   if (message.authorId === botId) return { action: 'ignore', reason: 'own' };
   if (message.authorIsBot) return { action: 'ignore', reason: 'bot' };
@@ -44,7 +42,7 @@ export function decideInbound(message: DiscordInbound, botId: string, allowedUse
   // A reply pings its author by default, so `mentionsBot` alone is not a mention: the text must name the bot.
   const mentioned = message.mentionsBot && mentionPattern.test(message.content);
   if (message.guildId !== null && !mentioned && !message.repliesToBot) return { action: 'ignore', reason: 'not-addressed' };
-  if (!isAllowed(message.authorId, allowedUserIds)) return { action: 'refuse' };
+  if (!allows(message.authorId, message.guildId === null)) return { action: 'refuse' };
   const content = stripMention(message.content, botId);
   if (content === '') return message.attachments > 0 ? { action: 'text-only' } : { action: 'ignore', reason: 'empty' };
   return { action: 'answer', content };

@@ -6,7 +6,8 @@ import type { Config } from '../../config/schema.ts';
 import type { EventSource } from '../../core/events.ts';
 import { ChannelError } from '../../core/errors.ts';
 import type { Logger } from '../../log.ts';
-import { RefusalLimiter, REFUSAL_TEXT, TEXT_ONLY_TEXT } from '../access.ts';
+import { TEXT_ONLY_TEXT } from '../access.ts';
+import type { AccessGate } from '../access-gate.ts';
 import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
 import { splitMessage } from '../split.ts';
 import { markdownToTelegramHtml } from './format.ts';
@@ -37,13 +38,13 @@ export class TelegramChannel implements Channel {
   private state: ChannelStatus['state'] = 'stopped';
   private lastError?: string;
   private outageSince?: number;
-  private readonly refusals = new RefusalLimiter();
   private readonly log: Logger;
 
   constructor(
     private readonly config: () => TelegramConfig,
     private readonly publish: Publish,
     log: Logger,
+    private readonly access: AccessGate,
   ) {
     this.log = log.child({ mod: 'telegram' });
   }
@@ -155,16 +156,18 @@ export class TelegramChannel implements Channel {
   }
 
   private async onMessage(message: Message): Promise<void> {
-    const decision = decideInbound(message, this.me!, this.config().allowed_user_ids);
+    const decision = decideInbound(message, this.me!, (userId, isPrivate) => this.access.allows(userId, isPrivate));
     const where = { chatId: message.chat.id, messageId: message.message_id };
     switch (decision.kind) {
       case 'ignore':
         this.log.debug({ ...where, reason: decision.reason }, 'message ignored');
         return;
-      case 'stranger':
+      case 'stranger': {
         this.log.info({ ...where, userId: decision.source.userId }, 'message from a user not in channels.telegram.allowed_user_ids; not answered');
-        if (decision.refuse && this.refusals.shouldRefuse(decision.source.userId!)) this.sendDirect(decision.source, REFUSAL_TEXT);
+        const answer = decision.refuse ? this.access.turnAway(decision.source, message.from?.username) : undefined;
+        if (answer) this.sendDirect(decision.source, answer);
         return;
+      }
       case 'text-only':
         this.sendDirect(decision.source, TEXT_ONLY_TEXT);
         return;

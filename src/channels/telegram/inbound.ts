@@ -1,5 +1,4 @@
 import { createEvent, type EventSource, type InboundEvent } from '../../core/events.ts';
-import { isAllowed } from '../access.ts';
 
 /** The parts of a Bot API Message this decision reads; grammY's `Message` fits it. */
 export interface TelegramMessage {
@@ -31,7 +30,7 @@ export type InboundDecision =
   | { kind: 'publish'; event: InboundEvent }
   /** A message without text (photo, sticker, voice…) addressed to the bot: answered without the LLM. */
   | { kind: 'text-only'; source: EventSource }
-  /** Someone not in allowed_user_ids: logged, no LLM call; `refuse` when a short refusal may be sent. */
+  /** Someone the access policy turns away: logged, no LLM call; `refuse` when a short answer may be sent (private chats). */
   | { kind: 'stranger'; source: EventSource; refuse: boolean }
   | { kind: 'ignore'; reason: string };
 
@@ -43,7 +42,7 @@ const MEDIA_KEYS = ['photo', 'sticker', 'voice', 'video', 'video_note', 'audio',
  * message from an allowed user. Groups: only a mention of the bot, a reply to the bot, or a
  * /command (not one addressed to another bot). The mention is stripped from the content.
  */
-export function decideInbound(message: TelegramMessage, bot: BotIdentity, allowedUserIds: readonly string[]): InboundDecision {
+export function decideInbound(message: TelegramMessage, bot: BotIdentity, allows: (userId: string, isPrivate: boolean) => boolean): InboundDecision {
   const { from, chat } = message;
   if (!from) return { kind: 'ignore', reason: 'no sender' };
   if (from.is_bot) return { kind: 'ignore', reason: 'sent by a bot' };
@@ -62,7 +61,7 @@ export function decideInbound(message: TelegramMessage, bot: BotIdentity, allowe
   if (!isPrivate && mentions.length === 0 && !repliesToBot && !command) return { kind: 'ignore', reason: 'not addressed to the bot' };
 
   const source = sourceOf(message, from.id);
-  if (!isAllowed(String(from.id), allowedUserIds)) return { kind: 'stranger', source, refuse: isPrivate };
+  if (!allows(String(from.id), isPrivate)) return { kind: 'stranger', source, refuse: isPrivate };
 
   const content = cleanContent(text, mentions, command);
   if (content === '') return hasMedia ? { kind: 'text-only', source } : { kind: 'ignore', reason: 'empty text' };

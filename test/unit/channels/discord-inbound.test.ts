@@ -6,6 +6,9 @@ import { createMessageBody, messageNonce } from '../../../src/channels/discord/o
 const BOT = '100000000000000001';
 const ALICE = '200000000000000002';
 const BOB = '300000000000000003';
+/** The access decision decideInbound is given: everyone, or only these user ids. */
+const EVERYONE = () => true;
+const only = (...ids: string[]) => (userId: string) => ids.includes(userId);
 
 function guild(fields: Partial<DiscordInbound> = {}): DiscordInbound {
   return {
@@ -19,60 +22,60 @@ const mention = (content: string, fields: Partial<DiscordInbound> = {}) => guild
 
 describe('decideInbound', () => {
   it('answers every DM from an allowed user', () => {
-    expect(decideInbound(dm({ content: 'hi there' }), BOT, [])).toEqual({ action: 'answer', content: 'hi there' });
-    expect(decideInbound(dm(), BOT, [ALICE])).toEqual({ action: 'answer', content: 'hello' });
+    expect(decideInbound(dm({ content: 'hi there' }), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'hi there' });
+    expect(decideInbound(dm(), BOT, only(ALICE))).toEqual({ action: 'answer', content: 'hello' });
   });
 
   it('in a guild answers only a mention (stripped) or a reply to the bot', () => {
-    expect(decideInbound(guild(), BOT, [])).toEqual({ action: 'ignore', reason: 'not-addressed' });
-    expect(decideInbound(mention(`<@${BOT}> what is 2+2?`), BOT, [])).toEqual({ action: 'answer', content: 'what is 2+2?' });
-    expect(decideInbound(mention(`<@!${BOT}>, hi`), BOT, [])).toEqual({ action: 'answer', content: 'hi' });
-    expect(decideInbound(mention(`so <@${BOT}> says`), BOT, [])).toEqual({ action: 'answer', content: 'so says' });
-    expect(decideInbound(guild({ type: 19, repliesToBot: true, content: 'and then?' }), BOT, [])).toEqual({ action: 'answer', content: 'and then?' });
+    expect(decideInbound(guild(), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(mention(`<@${BOT}> what is 2+2?`), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'what is 2+2?' });
+    expect(decideInbound(mention(`<@!${BOT}>, hi`), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'hi' });
+    expect(decideInbound(mention(`so <@${BOT}> says`), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'so says' });
+    expect(decideInbound(guild({ type: 19, repliesToBot: true, content: 'and then?' }), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'and then?' });
   });
 
   it('does not take the ping of a reply to someone else, or the name in text alone, for a mention', () => {
     // a reply to the bot's message pings it, but a reply to alice that pings the bot without naming it is not a mention
-    expect(decideInbound(guild({ type: 19, mentionsBot: true, content: 'I agree' }), BOT, [])).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(guild({ type: 19, mentionsBot: true, content: 'I agree' }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'not-addressed' });
     // `<@id>` in the text, but Discord did not resolve it as a mention (e.g. inside an edit we never saw)
-    expect(decideInbound(guild({ content: `<@${BOT}> hi` }), BOT, [])).toEqual({ action: 'ignore', reason: 'not-addressed' });
-    expect(decideInbound(mention(`<@${BOB}> hi`), BOT, [])).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(guild({ content: `<@${BOT}> hi` }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(mention(`<@${BOB}> hi`), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'not-addressed' });
   });
 
   it('ignores @everyone / @here without an explicit mention', () => {
-    expect(decideInbound(guild({ content: '@everyone standup!' }), BOT, [])).toEqual({ action: 'ignore', reason: 'not-addressed' });
-    expect(decideInbound(guild({ content: '@here lunch' }), BOT, [])).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(guild({ content: '@everyone standup!' }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(guild({ content: '@here lunch' }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'not-addressed' });
   });
 
   it("ignores its own and other bots' messages, even in DMs and with a mention", () => {
-    expect(decideInbound(dm({ authorId: BOT }), BOT, [])).toEqual({ action: 'ignore', reason: 'own' });
-    expect(decideInbound(mention(`<@${BOT}> hi`, { authorId: BOB, authorIsBot: true }), BOT, [])).toEqual({ action: 'ignore', reason: 'bot' });
-    expect(decideInbound(dm({ authorIsBot: true }), BOT, [])).toEqual({ action: 'ignore', reason: 'bot' });
+    expect(decideInbound(dm({ authorId: BOT }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'own' });
+    expect(decideInbound(mention(`<@${BOT}> hi`, { authorId: BOB, authorIsBot: true }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'bot' });
+    expect(decideInbound(dm({ authorIsBot: true }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'bot' });
   });
 
   it('ignores system messages (joins, pins, thread starters)', () => {
-    for (const type of [1, 6, 7, 18, 21]) expect(decideInbound(dm({ type }), BOT, [])).toEqual({ action: 'ignore', reason: 'system' });
-    expect(decideInbound(dm({ type: 19 }), BOT, []).action).toBe('answer');
+    for (const type of [1, 6, 7, 18, 21]) expect(decideInbound(dm({ type }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'system' });
+    expect(decideInbound(dm({ type: 19 }), BOT, EVERYONE).action).toBe('answer');
   });
 
   it('refuses a stranger before anything else costs: only once addressed', () => {
-    expect(decideInbound(mention(`<@${BOT}> hi`, { authorId: BOB }), BOT, [ALICE])).toEqual({ action: 'refuse' });
-    expect(decideInbound(dm({ authorId: BOB }), BOT, [ALICE])).toEqual({ action: 'refuse' });
+    expect(decideInbound(mention(`<@${BOT}> hi`, { authorId: BOB }), BOT, only(ALICE))).toEqual({ action: 'refuse' });
+    expect(decideInbound(dm({ authorId: BOB }), BOT, only(ALICE))).toEqual({ action: 'refuse' });
     // a stranger chatting among humans is none of the bot's business
-    expect(decideInbound(guild({ authorId: BOB }), BOT, [ALICE])).toEqual({ action: 'ignore', reason: 'not-addressed' });
+    expect(decideInbound(guild({ authorId: BOB }), BOT, only(ALICE))).toEqual({ action: 'ignore', reason: 'not-addressed' });
   });
 
   it('answers attachment-only messages with the text-only notice, ignores truly empty ones', () => {
-    expect(decideInbound(dm({ content: '', attachments: 1 }), BOT, [])).toEqual({ action: 'text-only' });
-    expect(decideInbound(mention(`<@${BOT}>`, { attachments: 2 }), BOT, [])).toEqual({ action: 'text-only' });
-    expect(decideInbound(dm({ content: '   ' }), BOT, [])).toEqual({ action: 'ignore', reason: 'empty' });
-    expect(decideInbound(mention(`<@${BOT}>`), BOT, [])).toEqual({ action: 'ignore', reason: 'empty' });
-    expect(decideInbound(dm({ content: 'look at this', attachments: 1 }), BOT, [])).toEqual({ action: 'answer', content: 'look at this' });
+    expect(decideInbound(dm({ content: '', attachments: 1 }), BOT, EVERYONE)).toEqual({ action: 'text-only' });
+    expect(decideInbound(mention(`<@${BOT}>`, { attachments: 2 }), BOT, EVERYONE)).toEqual({ action: 'text-only' });
+    expect(decideInbound(dm({ content: '   ' }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'empty' });
+    expect(decideInbound(mention(`<@${BOT}>`), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'empty' });
+    expect(decideInbound(dm({ content: 'look at this', attachments: 1 }), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'look at this' });
   });
 
   it('keeps emoji, ZWJ sequences, RTL text and other mentions as they are', () => {
     const text = 'שלום 👩‍👩‍👧 <@300000000000000003> 🇫🇷';
-    expect(decideInbound(mention(`<@${BOT}> ${text}`), BOT, [])).toEqual({ action: 'answer', content: text });
+    expect(decideInbound(mention(`<@${BOT}> ${text}`), BOT, EVERYONE)).toEqual({ action: 'answer', content: text });
   });
 });
 

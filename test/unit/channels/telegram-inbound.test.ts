@@ -4,6 +4,9 @@ import { decideInbound, type TelegramEntity, type TelegramMessage } from '../../
 const BOT = { id: 900, username: 'MyBot' };
 const ALICE = { id: 1, is_bot: false, username: 'alice' };
 const GROUP = { id: -100123, type: 'supergroup' };
+/** The access decision decideInbound is given: everyone, or only these user ids. */
+const EVERYONE = () => true;
+const only = (...ids: string[]) => (userId: string) => ids.includes(userId);
 
 /** A message; media keys (photo, sticker…) and service keys can be added as Telegram sends them. */
 function msg(over: Partial<TelegramMessage> & Record<string, unknown> = {}): TelegramMessage {
@@ -23,8 +26,8 @@ function group(text: string, over: Partial<TelegramMessage> = {}): TelegramMessa
   return msg({ chat: GROUP, text, entities: entities(text), ...over });
 }
 
-function published(message: TelegramMessage, allowed: string[] = []) {
-  const decision = decideInbound(message, BOT, allowed);
+function published(message: TelegramMessage, allows: (userId: string) => boolean = EVERYONE) {
+  const decision = decideInbound(message, BOT, allows);
   if (decision.kind !== 'publish') throw new Error(`expected publish, got ${JSON.stringify(decision)}`);
   return decision.event;
 }
@@ -48,25 +51,25 @@ describe('decideInbound: private chats', () => {
   });
 
   it('ignores bots and messages without a sender', () => {
-    expect(decideInbound(msg({ from: { id: 5, is_bot: true } }), BOT, [])).toMatchObject({ kind: 'ignore' });
-    expect(decideInbound(msg({ from: undefined }), BOT, [])).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ from: { id: 5, is_bot: true } }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ from: undefined }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
   });
 
   it('turns a stranger away without publishing, with a refusal allowed', () => {
-    expect(decideInbound(msg(), BOT, ['2', '3'])).toMatchObject({ kind: 'stranger', refuse: true, source: { userId: '1' } });
-    expect(published(msg(), ['1']).content).toBe('hello');
+    expect(decideInbound(msg(), BOT, only('2', '3'))).toMatchObject({ kind: 'stranger', refuse: true, source: { userId: '1' } });
+    expect(published(msg(), only('1')).content).toBe('hello');
   });
 
   it('uses a caption as the content, and answers media without one with the text-only note', () => {
     expect(published(msg({ text: undefined, caption: 'look at this', photo: [] })).content).toBe('look at this');
-    expect(decideInbound(msg({ text: undefined, sticker: {} }), BOT, [])).toMatchObject({ kind: 'text-only', source: { chatId: '1' } });
-    expect(decideInbound(msg({ text: undefined, voice: {} }), BOT, [])).toMatchObject({ kind: 'text-only' });
+    expect(decideInbound(msg({ text: undefined, sticker: {} }), BOT, EVERYONE)).toMatchObject({ kind: 'text-only', source: { chatId: '1' } });
+    expect(decideInbound(msg({ text: undefined, voice: {} }), BOT, EVERYONE)).toMatchObject({ kind: 'text-only' });
   });
 
   it('ignores empty text and service messages', () => {
-    expect(decideInbound(msg({ text: '' }), BOT, [])).toMatchObject({ kind: 'ignore' });
-    expect(decideInbound(msg({ text: '   \n ' }), BOT, [])).toMatchObject({ kind: 'ignore' });
-    expect(decideInbound(msg({ text: undefined, new_chat_members: [] }), BOT, [])).toMatchObject({ kind: 'ignore', reason: 'service message' });
+    expect(decideInbound(msg({ text: '' }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ text: '   \n ' }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ text: undefined, new_chat_members: [] }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore', reason: 'service message' });
   });
 
   it('keeps NUL, emoji and right-to-left text as they are', () => {
@@ -75,13 +78,13 @@ describe('decideInbound: private chats', () => {
   });
 
   it('ignores a command addressed to another bot, even in private', () => {
-    expect(decideInbound(msg({ text: '/help@otherbot', entities: entities('/help@otherbot') }), BOT, [])).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ text: '/help@otherbot', entities: entities('/help@otherbot') }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
   });
 });
 
 describe('decideInbound: groups', () => {
   it('ignores a message that neither mentions nor replies to the bot', () => {
-    expect(decideInbound(group('just chatting about @someoneelse'), BOT, [])).toMatchObject({ kind: 'ignore', reason: 'not addressed to the bot' });
+    expect(decideInbound(group('just chatting about @someoneelse'), BOT, EVERYONE)).toMatchObject({ kind: 'ignore', reason: 'not addressed to the bot' });
   });
 
   it('answers a mention (case-insensitive) and strips it from the content', () => {
@@ -102,12 +105,12 @@ describe('decideInbound: groups', () => {
   it('answers a text_mention of the bot (a user without a username link), not of someone else', () => {
     const text = 'Bot please help';
     expect(published(msg({ chat: GROUP, text, entities: [{ type: 'text_mention', offset: 0, length: 3, user: { id: BOT.id } }] })).content).toBe('please help');
-    expect(decideInbound(msg({ chat: GROUP, text, entities: [{ type: 'text_mention', offset: 0, length: 3, user: { id: 77 } }] }), BOT, [])).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ chat: GROUP, text, entities: [{ type: 'text_mention', offset: 0, length: 3, user: { id: 77 } }] }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
   });
 
   it('answers a reply to one of the bot’s messages, not a reply to someone else', () => {
     expect(published(group('thanks!', { reply_to_message: { from: { id: BOT.id } } })).content).toBe('thanks!');
-    expect(decideInbound(group('thanks!', { reply_to_message: { from: { id: 42 } } }), BOT, [])).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(group('thanks!', { reply_to_message: { from: { id: 42 } } }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
   });
 
   it('answers /commands, bare or addressed to this bot (normalised to /name), not those for another bot', () => {
@@ -116,22 +119,22 @@ describe('decideInbound: groups', () => {
     expect(published(group('/session@mybot details')).content).toBe('/session details');
     // an entity list that also marks the @name inside the command as a mention changes nothing
     expect(published(msg({ chat: GROUP, text: '/help@mybot', entities: [...entities('/help@mybot'), { type: 'mention', offset: 5, length: 6 }] })).content).toBe('/help');
-    expect(decideInbound(group('/help@otherbot'), BOT, [])).toMatchObject({ kind: 'ignore', reason: 'command for another bot' });
+    expect(decideInbound(group('/help@otherbot'), BOT, EVERYONE)).toMatchObject({ kind: 'ignore', reason: 'command for another bot' });
   });
 
   it('does not refuse strangers in groups out loud, and stays silent to strangers it was not addressed by', () => {
-    expect(decideInbound(group('@mybot hi'), BOT, ['2'])).toMatchObject({ kind: 'stranger', refuse: false });
-    expect(decideInbound(group('hi all'), BOT, ['2'])).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(group('@mybot hi'), BOT, only('2'))).toMatchObject({ kind: 'stranger', refuse: false });
+    expect(decideInbound(group('hi all'), BOT, only('2'))).toMatchObject({ kind: 'ignore' });
   });
 
   it('answers media only when addressed: a mention in the caption, or a reply to the bot', () => {
     const caption = '@mybot what is this?';
     expect(published(msg({ chat: GROUP, text: undefined, caption, caption_entities: entities(caption), photo: [] })).content).toBe('what is this?');
-    expect(decideInbound(msg({ chat: GROUP, text: undefined, sticker: {} }), BOT, [])).toMatchObject({ kind: 'ignore' });
-    expect(decideInbound(msg({ chat: GROUP, text: undefined, sticker: {}, reply_to_message: { from: { id: BOT.id } } }), BOT, [])).toMatchObject({
+    expect(decideInbound(msg({ chat: GROUP, text: undefined, sticker: {} }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ chat: GROUP, text: undefined, sticker: {}, reply_to_message: { from: { id: BOT.id } } }), BOT, EVERYONE)).toMatchObject({
       kind: 'text-only',
     });
-    expect(decideInbound(msg({ chat: GROUP, text: undefined, caption: '@mybot', caption_entities: entities('@mybot'), photo: [] }), BOT, [])).toMatchObject({
+    expect(decideInbound(msg({ chat: GROUP, text: undefined, caption: '@mybot', caption_entities: entities('@mybot'), photo: [] }), BOT, EVERYONE)).toMatchObject({
       kind: 'text-only',
     });
   });
@@ -147,6 +150,6 @@ describe('decideInbound: groups', () => {
   });
 
   it('ignores channel posts', () => {
-    expect(decideInbound(msg({ chat: { id: -1009, type: 'channel' } }), BOT, [])).toMatchObject({ kind: 'ignore' });
+    expect(decideInbound(msg({ chat: { id: -1009, type: 'channel' } }), BOT, EVERYONE)).toMatchObject({ kind: 'ignore' });
   });
 });

@@ -62,4 +62,19 @@ describe('loadConfig', () => {
     const error = errorOf(workspaceWith(`# ${'x'.repeat(10 * 1024 * 1024)}\n`));
     expect(error.message).toMatch(/larger than 1 MB/);
   });
+
+  it('refuses a cost limit without a price for the model, naming the key to add', () => {
+    const dir = workspaceWith(`${LOCAL_LLM}limits: {per_user: {cost_per_day: 0.5}, prices: {other: {input_per_mtok: 1, output_per_mtok: 2}}}\n`);
+    const error = errorOf(dir);
+    expect(error.key).toBe('limits.prices');
+    expect(error.message).toMatch(/limits\.per_user\.cost_per_day is set but there is no price for the model 'm' \(llm\.model\): add limits\.prices\.m: \{ input_per_mtok, output_per_mtok \}/);
+  });
+
+  it('reads access policies: an empty allowlist leaves dm_policy unset (pairing), groups on the list', () => {
+    const config = loadConfig(workspaceWith(`${LOCAL_LLM}channels: {discord: {owner_user_ids: ["80351110224678912"], dm_policy: open}}\n`), {});
+    expect(config.channels.telegram).toMatchObject({ allowed_user_ids: [], owner_user_ids: [], group_policy: 'allowlist' });
+    expect(config.channels.telegram.dm_policy).toBeUndefined();
+    expect(config.channels.discord).toMatchObject({ owner_user_ids: ['80351110224678912'], dm_policy: 'open' });
+    expect(errorOf(workspaceWith(`${LOCAL_LLM}channels: {telegram: {dm_policy: everyone}}\n`)).key).toBe('channels.telegram.dm_policy');
+  });
 });
