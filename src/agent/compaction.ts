@@ -11,7 +11,7 @@ const TOKENS_PER_MESSAGE = 4;
 const TRANSCRIPT_CHARS_PER_MESSAGE = 2_000;
 
 const SUMMARY_HEADING = 'Summary of the earlier conversation (older messages were condensed into it):';
-const SUMMARISER_PROMPT = [
+export const SUMMARISER_PROMPT = [
   'You condense a chat between a user and an AI assistant into a summary the assistant will read instead of the messages.',
   'Keep what matters later: facts about the user and their preferences, decisions, open tasks and questions, names, numbers, file paths, and what the tools did.',
   "Write in the conversation's language, as short plain sentences or bullets, at most about 300 words. Answer with the summary only.",
