@@ -1,3 +1,4 @@
+import { LlmError } from '../core/errors.ts';
 import type { ChatMessage, Llm, ToolSpec } from './llm.ts';
 import { toChat, type SessionStore, type SessionWindow } from './sessions.ts';
 
@@ -100,7 +101,7 @@ export async function compactSession(input: CompactionInput): Promise<Compaction
     input.signal,
   );
   const summary = answer.content?.trim();
-  if (!summary) throw new Error('the LLM returned an empty summary');
+  if (!summary) throw new LlmError('the LLM returned an empty summary', false);
   await input.sessions.compact(input.sessionId, summary, messages.length - cut);
   return { summarised: cut, kept: messages.length - cut };
 }
