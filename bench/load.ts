@@ -53,7 +53,7 @@ export class LoadRig {
     const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
     const daemon = await Daemon.start({
       entry: 'bench/daemon-main.ts',
-      config: { llm: { api_base: llm.url, model: 'fake', max_retries: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } } },
+      config: { llm: { api_base: llm.url, model: 'fake', max_retries: 0 }, agent: { debounce_ms: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } } },
       env: { MYBOT_LOG_LEVEL: 'info' },
     });
     const rig = new LoadRig(telegram, llm, daemon);

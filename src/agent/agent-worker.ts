@@ -8,11 +8,13 @@ import type { Logger } from '../log.ts';
 import { isOwner } from '../channels/access.ts';
 import type { PairingStore } from '../channels/pairing-store.ts';
 import { runAccessCommand } from './access-commands.ts';
+import { burstContent, gatherBurst } from './bursts.ts';
 import { runCommand } from './commands.ts';
+import { compactSession, estimateTokens, needsCompaction, summaryMessage } from './compaction.ts';
 import type { UsageLimiter } from './limits.ts';
-import type { Llm } from './llm.ts';
+import type { ChatMessage, Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
-import type { SessionStore, StoredMessage } from './sessions.ts';
+import { toChat, type SessionStore, type SessionWindow, type StoredMessage } from './sessions.ts';
 import { withSkills, type SkillCatalogue } from './skills.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
@@ -79,24 +81,36 @@ export class AgentWorker implements Worker {
     try {
       command =
         runAccessCommand(event.content, { source: event.source, owner, pairing: this.deps.pairing, usage: this.deps.usage }) ??
-        (await runCommand(event.content, { sessionId: event.sessionId, sessions: this.deps.sessions, model: this.deps.config().llm.model }));
+        (await runCommand(event.content, {
+          sessionId: event.sessionId,
+          sessions: this.deps.sessions,
+          model: this.deps.config().llm.model,
+          compact: () => this.compactNow(event.sessionId),
+        }));
     } catch (error) {
       // e.g. /clear on a full disk: answered, not left unacknowledged until the next start
       log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'command failed; telling the user');
-      await this.reply(event, userMessageFor(error), 'internal');
+      await this.reply([event], userMessageFor(error), 'internal');
       return;
     }
     if (command !== undefined) {
-      await this.reply(event, command);
+      await this.reply([event], command);
       return;
     }
     if (!(await this.admit(event, owner))) return;
-    await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
+    let burst = [event];
     try {
-      const { messages } = await this.deps.sessions.load(event.sessionId);
-      const recorded = recordedReply(messages, event.id);
-      if (recorded !== undefined) await this.reply(event, recorded);
-      else await this.turn(event, messages);
+      const recorded = recordedTurn((await this.deps.sessions.load(event.sessionId)).messages, event.id);
+      if (recorded) {
+        burst.push(...bus.takeQueued(event.sessionId, (queued) => recorded.eventIds.includes(queued.id)));
+        await this.reply(burst, recorded.reply, undefined, recorded.replyTo);
+        return;
+      }
+      const gathered = await gatherBurst(bus, event, this.deps.config().agent.debounce_ms, this.abort.signal, (queued) => this.mergeable(queued, owner));
+      if (!gathered) return; // stopping: the burst stays journaled for the next start
+      burst = gathered;
+      await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
+      await this.turn(burst);
     } catch (error) {
       if (this.abort.signal.aborted) return;
       if (error instanceof LlmError) this.llmErrors.push(Date.now());
@@ -106,42 +120,55 @@ export class AgentWorker implements Worker {
         const delay = retry_backoff_ms * 2 ** event.retryCount;
         log.warn({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount + 1, delayMs: delay }, 'LLM turn failed; trying again');
         if (!(await sleep(delay, this.abort.signal))) return;
-        await bus.republish({ ...event, retryCount: event.retryCount + 1 });
+        // the whole burst goes back, in order, ahead of what came since
+        for (const queued of [...burst].reverse()) await bus.republish({ ...queued, retryCount: event.retryCount + 1 });
         return;
       }
       log.error({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount }, 'LLM turn failed; telling the user');
-      await this.reply(event, userMessageFor(error), error instanceof LlmError ? 'llm' : 'internal');
+      await this.reply(burst, userMessageFor(error), error instanceof LlmError ? 'llm' : 'internal');
     } finally {
       await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: false }));
     }
   }
 
-  /** One LLM turn: recorded in the session, then answered; logged once the answer is on its way. */
-  private async turn(event: InboundEvent, history: StoredMessage[]): Promise<void> {
+  /** One LLM turn for a burst of messages: recorded in the session, then answered; logged once the answer is on its way. */
+  private async turn(burst: InboundEvent[]): Promise<void> {
     const { llm, sessions, tools, config } = this.deps;
+    const first = burst[0]!;
+    const user = burstContent(burst);
+    const system = withSkills(this.systemPrompt(), this.deps.skills);
+    const window = await this.windowFor(first.sessionId, system, user);
     const result = await runTurn({
       llm,
       tools,
-      system: withSkills(this.systemPrompt(), this.deps.skills),
-      history: history.map(({ ts: _ts, eventId: _id, ...message }) => message),
-      user: event.content,
+      system,
+      history: historyOf(window),
+      user,
       maxRounds: config().llm.max_tool_rounds,
       signal: this.abort.signal,
     });
-    this.deps.usage?.spent(event.source, result.usage, config().llm.model);
+    this.deps.usage?.spent(first.source, result.usage, config().llm.model);
     const ts = Date.now();
-    const turn: StoredMessage[] = [{ role: 'user', content: event.content, ts, eventId: event.id }, ...result.added.map((m) => ({ ...m, ts }))];
+    const eventIds = burst.length > 1 ? { eventIds: burst.map((e) => e.id) } : {};
+    const turn: StoredMessage[] = [{ role: 'user', content: user, ts, eventId: first.id, ...eventIds }, ...result.added.map((m) => ({ ...m, ts }))];
     let note = '';
     try {
-      await sessions.appendTurn(event.sessionId, turn);
+      await sessions.appendTurn(first.sessionId, turn);
     } catch (error) {
       if (!isStorageTrouble(error)) throw error;
       // the answer is paid for and useful: sent, with a word that it will be forgotten
-      this.deps.log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'turn answered but not saved in the session history (disk trouble)');
+      this.deps.log.error({ err: error, sessionId: first.sessionId, eventId: first.id }, 'turn answered but not saved in the session history (disk trouble)');
       note = NOT_SAVED_NOTE;
     }
-    await this.reply(event, result.reply + note);
-    this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, tokens: result.tokens, rounds: result.added.length }, 'turn done');
+    await this.reply(burst, result.reply + note);
+    this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length }, 'turn done');
+  }
+
+  /** A queued message joins the burst only if the limits let it in (and it is counted then); else it waits for its own turn and its notice. */
+  private mergeable(event: InboundEvent, owner: boolean): boolean {
+    const { usage } = this.deps;
+    if (!usage || event.retryCount > 0) return true;
+    return usage.wouldAdmit(event.source, owner) && usage.admit(event.source, owner).ok;
   }
 
   /** Over a limit: no LLM call; the first message of the window gets the notice, the rest only an ack. Retries were admitted already. */
@@ -149,25 +176,62 @@ export class AgentWorker implements Worker {
     const admission = event.retryCount > 0 ? undefined : this.deps.usage?.admit(event.source, owner);
     if (!admission || admission.ok) return true;
     this.deps.log.info({ sessionId: event.sessionId, eventId: event.id, userId: event.source.userId, scope: admission.scope, limit: admission.limit }, 'message over a limit; not answered');
-    if (admission.notice) await this.reply(event, admission.notice);
+    if (admission.notice) await this.reply([event], admission.notice);
     else await this.deps.bus.ack(event.id);
     return false;
   }
 
-  /** Publishes the answer (its id derives from the inbound's, so a replay cannot publish it twice), then acks the inbound. */
-  private async reply(event: InboundEvent, content: string, error?: string): Promise<void> {
+  /**
+   * The session's window for the next request; when that request would come near
+   * llm.context_window, the older turns are summarised first. A failed summary costs nothing
+   * but the saving: the turn goes on with the window as it was.
+   */
+  private async windowFor(sessionId: string, system: string, user: string): Promise<SessionWindow> {
+    const { llm, sessions, tools, config, log } = this.deps;
+    const window = await sessions.load(sessionId);
+    const contextWindow = config().llm.context_window;
+    const tokens = estimateTokens([{ role: 'system', content: system }, ...historyOf(window), { role: 'user', content: user }], tools.specs());
+    if (!needsCompaction(tokens, contextWindow)) return window;
+    try {
+      const done = await compactSession({ llm, sessions, sessionId, window, contextWindow, signal: this.abort.signal });
+      if (!done) return window;
+      log.info({ sessionId, tokens, contextWindow, ...done }, 'session compacted: older messages summarised');
+      return await sessions.load(sessionId);
+    } catch (error) {
+      if (this.abort.signal.aborted) throw error;
+      log.warn({ err: error, sessionId, tokens, contextWindow }, 'compaction failed; answering with the whole window');
+      return window;
+    }
+  }
+
+  /** /compact: summarises the older messages now, whatever their size. */
+  private async compactNow(sessionId: string): Promise<string> {
+    const { llm, sessions, config, log } = this.deps;
+    const window = await sessions.load(sessionId);
+    const done = await compactSession({ llm, sessions, sessionId, window, contextWindow: config().llm.context_window, signal: this.abort.signal, force: true });
+    if (!done) return 'Nothing to condense: no messages since the conversation started or was last condensed.';
+    log.info({ sessionId, ...done }, 'session compacted on request');
+    return `Condensed ${done.summarised} earlier messages into a summary; the last ${done.kept} stay as they were.`;
+  }
+
+  /**
+   * Publishes the answer (its id derives from the first inbound's, so a replay cannot publish it
+   * twice), then acks every inbound it answers.
+   */
+  private async reply(burst: InboundEvent[], content: string, error?: string, replyTo = burst[0]!.id): Promise<void> {
+    const first = burst[0]!;
     await this.deps.bus.publish(
       createEvent<OutboundEvent>({
-        id: `${event.id}:reply`,
+        id: `${replyTo}:reply`,
         type: 'outbound',
-        sessionId: event.sessionId,
-        source: event.source,
+        sessionId: first.sessionId,
+        source: first.source,
         content,
-        inReplyTo: event.id,
+        inReplyTo: replyTo,
         ...(error ? { error } : {}),
       }),
     );
-    await this.deps.bus.ack(event.id);
+    await Promise.all(burst.map((event) => this.deps.bus.ack(event.id)));
   }
 
   /**
@@ -187,12 +251,23 @@ export class AgentWorker implements Worker {
   }
 }
 
-/** After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a new one. */
-function recordedReply(messages: StoredMessage[], eventId: string): string | undefined {
-  const at = messages.findIndex((m) => m.eventId === eventId);
+/** The history the LLM gets: the summary of what came before the window, if any, then the window. */
+function historyOf(window: SessionWindow): ChatMessage[] {
+  const messages = window.messages.map(toChat);
+  return window.summary === undefined ? messages : [summaryMessage(window.summary), ...messages];
+}
+
+/**
+ * After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a
+ * new one: found by any event id of the burst it answered, and sent under the burst's first id.
+ */
+function recordedTurn(messages: StoredMessage[], eventId: string): { reply: string; replyTo: string; eventIds: string[] } | undefined {
+  const at = messages.findIndex((m) => m.eventId === eventId || m.eventIds?.includes(eventId));
   if (at < 0) return undefined;
   const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
-  return typeof last?.content === 'string' ? last.content : undefined;
+  if (typeof last?.content !== 'string') return undefined;
+  const user = messages[at]!;
+  return { reply: last.content, replyTo: user.eventId ?? eventId, eventIds: user.eventIds ?? [eventId] };
 }
 
 function userMessageFor(error: unknown): string {

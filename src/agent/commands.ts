@@ -12,12 +12,15 @@ export const COMMANDS: CommandInfo[] = [
   { name: 'session', description: 'This conversation: id, message count, model' },
   // answered by access-commands.ts, also when the sender is over a limit
   { name: 'usage', description: 'What you used today, and your limits' },
+  { name: 'compact', description: 'Condense the older messages into a summary' },
 ];
 
 export interface CommandContext {
   sessionId: string;
   sessions: SessionStore;
   model: string;
+  /** Summarises the session's older messages now; answers what it did. */
+  compact: () => Promise<string>;
 }
 
 /** `/name` or `/name@botname` at the start of a message, and what follows. */
@@ -48,6 +51,8 @@ export async function runCommand(text: string, ctx: CommandContext): Promise<str
       const { count } = await ctx.sessions.load(ctx.sessionId);
       return `Session: ${ctx.sessionId}\nMessages: ${count}\nModel: ${ctx.model}`;
     }
+    case 'compact':
+      return ctx.compact();
     default:
       return undefined;
   }

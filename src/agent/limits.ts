@@ -47,6 +47,15 @@ export class UsageLimiter {
     this.state = store?.load(utcDay(now())) ?? emptyUsage(utcDay(now()));
   }
 
+  /** Whether `admit` would say yes, counting nothing and sending no notice. */
+  wouldAdmit(source: EventSource, owner: boolean): boolean {
+    if (owner) return true;
+    const now = this.rollover();
+    const { per_user, per_chat } = this.config().limits;
+    const user = userKey(source);
+    return ((user ? this.over('user', user, per_user, now) : undefined) ?? this.over('chat', chatKey(source), per_chat, now)) === undefined;
+  }
+
   /** Counts the message and says yes, or says no (the message is then not counted). */
   admit(source: EventSource, owner: boolean): Admission {
     const now = this.rollover();

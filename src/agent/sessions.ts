@@ -5,12 +5,23 @@ import { storageError } from '../core/errors.ts';
 import type { ChatMessage } from './llm.ts';
 import type { Logger } from '../log.ts';
 
-/** A message as stored: the chat message, when it was written, and the event that caused it. */
-export type StoredMessage = ChatMessage & { ts: number; eventId?: string };
+/**
+ * A message as stored: the chat message, when it was written, and the event that caused it. A
+ * user message answering several inbound events at once (a burst) lists them all in `eventIds`.
+ */
+export type StoredMessage = ChatMessage & { ts: number; eventId?: string; eventIds?: string[] };
+
+/** A stored message as the LLM takes it: without the bookkeeping fields. */
+export function toChat(message: StoredMessage): ChatMessage {
+  const { ts: _ts, eventId: _id, eventIds: _ids, ...chat } = message;
+  return chat as ChatMessage;
+}
 
 export interface SessionWindow {
-  /** The most recent messages since the last /clear, starting at a user message. */
+  /** The most recent messages since the last /clear or summary, starting at a user message. */
   messages: StoredMessage[];
+  /** The summary of what came before `messages`, when the session was compacted. */
+  summary?: string;
   /** Messages since the last /clear. */
   count: number;
 }
@@ -22,9 +33,23 @@ export interface SessionStore {
   appendTurn(sessionId: string, messages: StoredMessage[]): Promise<void>;
   /** Starts a fresh conversation; the old one stays in the file, behind a marker. */
   reset(sessionId: string): Promise<void>;
+  /**
+   * Replaces all but the last `kept` messages of the window by `summary`. The file keeps every
+   * message: only a marker with the summary is appended, and a resume starts from it.
+   */
+  compact(sessionId: string, summary: string, kept: number): Promise<void>;
 }
 
 const RESET_MARKER = '{"type":"reset"';
+const SUMMARY_MARKER = '{"type":"summary"';
+
+/** The line `compact` appends: the summary, and how many messages before it stay in the window. */
+interface SummaryLine {
+  type: 'summary';
+  content: string;
+  kept: number;
+  ts: number;
+}
 const CACHE_SESSIONS = 1000;
 
 /**
@@ -74,6 +99,14 @@ export class JsonlSessionStore implements SessionStore {
     this.remember(sessionId, { messages: [], count: 0 });
   }
 
+  async compact(sessionId: string, summary: string, kept: number): Promise<void> {
+    const window = await this.load(sessionId);
+    const keep = Math.min(Math.max(0, kept), window.messages.length);
+    const line: SummaryLine = { type: 'summary', content: summary, kept: keep, ts: Date.now() };
+    this.append(this.fileOf(sessionId), JSON.stringify(line) + '\n');
+    this.remember(sessionId, { messages: window.messages.slice(window.messages.length - keep), summary, count: window.count });
+  }
+
   /**
    * A write the disk cut short (ENOSPC) leaves half a line: the next one to that file starts with
    * a newline, so the torn line is skipped alone instead of swallowing the turn written after it.
@@ -109,6 +142,9 @@ export class JsonlSessionStore implements SessionStore {
     }
     const wanted = this.windowSize();
     const newest: StoredMessage[] = [];
+    let summary: string | undefined;
+    /** After the last summary marker: how many messages before it still belong to the window. */
+    let keptLeft = Infinity;
     let count = 0;
     let corrupt = 0;
     // walk lines from the end: only the window is parsed, the rest is only counted
@@ -119,17 +155,35 @@ export class JsonlSessionStore implements SessionStore {
       end = start;
       if (lineEnd <= start) continue;
       if (text.startsWith(RESET_MARKER, start)) break;
+      if (text.startsWith(SUMMARY_MARKER, start)) {
+        const line = summary === undefined ? parseSummary(text.slice(start, lineEnd)) : undefined;
+        if (line) {
+          summary = line.content;
+          keptLeft = Math.min(line.kept, Math.max(0, wanted - newest.length));
+        }
+        continue;
+      }
       count++;
-      if (newest.length >= wanted) continue;
+      if (newest.length >= wanted || keptLeft <= 0) continue;
       try {
         newest.push(JSON.parse(text.slice(start, lineEnd)) as StoredMessage);
+        if (summary !== undefined) keptLeft--;
       } catch {
         corrupt++;
         count--;
       }
     }
     if (corrupt > 0) this.log.warn({ sessionId, corrupt }, 'session history: skipped unreadable lines (torn write at a crash)');
-    return { messages: trimWindow(newest.reverse(), wanted), count };
+    return { messages: trimWindow(newest.reverse(), wanted), ...(summary !== undefined ? { summary } : {}), count };
+  }
+}
+
+function parseSummary(text: string): SummaryLine | undefined {
+  try {
+    const line = JSON.parse(text) as Partial<SummaryLine>;
+    return typeof line.content === 'string' && typeof line.kept === 'number' ? (line as SummaryLine) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -11,8 +11,12 @@ export class TerminalChannel implements Channel {
   readonly typingIntervalMs = 60_000;
   private rl?: Interface;
   private state: ChannelStatus['state'] = 'stopped';
-  /** Messages typed whose reply has not been printed yet; piped input ends only after they are answered. */
-  private awaitingReplies = 0;
+  /**
+   * Lines typed while a reply is awaited wait here: one line, one turn, as in any REPL (the agent
+   * would merge lines queued on the bus into one turn, and piped input could not tell when it is done).
+   */
+  private readonly typed: string[] = [];
+  private awaitingReply = false;
   private inputEnded = false;
   onCrash?: (error: unknown) => void;
 
@@ -32,8 +36,8 @@ export class TerminalChannel implements Channel {
     this.rl.on('line', (line) => {
       const content = line.trim();
       if (!content) return this.rl?.prompt();
-      this.awaitingReplies++;
-      void this.publish(createEvent<InboundEvent>({ id: randomUUID(), type: 'inbound', sessionId: 'terminal:local', source: SOURCE, content, retryCount: 0 }));
+      this.typed.push(content);
+      this.publishNext();
     });
     this.rl.on('close', () => {
       this.inputEnded = true;
@@ -56,13 +60,22 @@ export class TerminalChannel implements Channel {
 
   async send(chunk: OutgoingChunk): Promise<void> {
     this.output.write(`bot> ${chunk.text}\n`);
-    this.awaitingReplies = Math.max(0, this.awaitingReplies - 1);
+    this.awaitingReply = false;
+    this.publishNext();
     if (this.inputEnded) this.endIfDone();
     else this.rl?.prompt();
   }
 
+  private publishNext(): void {
+    if (this.awaitingReply) return;
+    const content = this.typed.shift();
+    if (content === undefined) return;
+    this.awaitingReply = true;
+    void this.publish(createEvent<InboundEvent>({ id: randomUUID(), type: 'inbound', sessionId: 'terminal:local', source: SOURCE, content, retryCount: 0 }));
+  }
+
   private endIfDone(): void {
-    if (this.state === 'connected' && this.awaitingReplies === 0) this.onEnd();
+    if (this.state === 'connected' && !this.awaitingReply && this.typed.length === 0) this.onEnd();
   }
 
   async sendTyping(): Promise<void> {

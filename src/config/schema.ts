@@ -53,6 +53,8 @@ export const configSchema = z.strictObject({
       timeout_s: z.number().positive().default(60),
       max_retries: z.number().int().min(0).max(10).default(2),
       max_context_messages: z.number().int().min(2).default(40),
+      /** The model's context in tokens (estimated: see compaction.ts); older turns are summarised near it. */
+      context_window: z.number().int().min(1000).default(32_000),
       max_tool_rounds: z.number().int().min(1).max(100).default(10),
       temperature: z.number().min(0).max(2).optional(),
     })
@@ -62,6 +64,8 @@ export const configSchema = z.strictObject({
       /** Turns that failed on a transient LLM error are tried again this many times. */
       max_turn_retries: z.number().int().min(0).max(10).default(3),
       retry_backoff_ms: z.number().int().min(0).default(1000),
+      /** Messages of one session this close together (and those sent while it answers) become one turn. */
+      debounce_ms: z.number().int().min(0).max(60_000).default(1500),
     })
     .prefault({}),
   channels: z

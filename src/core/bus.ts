@@ -30,6 +30,11 @@ export interface EventBus {
   markDelivered(eventId: string, count: number): Promise<void>;
   /** How many chunks of an outbound event already reached the platform (survives restarts). */
   deliveredCount(eventId: string): number;
+  /**
+   * For a handler of an inbound event: takes the inbound events queued behind it in its session,
+   * oldest first, up to the first one `accept` refuses. They stay durable until acknowledged.
+   */
+  takeQueued(sessionId: string, accept: (event: InboundEvent) => boolean): InboundEvent[];
   /** Hands an inbound event back, with a higher retryCount, ahead of the rest of its session. */
   republish(event: InboundEvent): Promise<void>;
   /** Replays what was never acknowledged, then dispatches until `stop`. */

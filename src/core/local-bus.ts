@@ -119,6 +119,18 @@ export class LocalBus implements EventBus {
     return this.journal?.delivered(eventId) ?? 0;
   }
 
+  takeQueued(sessionId: string, accept: (event: InboundEvent) => boolean): InboundEvent[] {
+    const lane = this.lanes.inbound.get(sessionId);
+    // draining: a stop does not wait for more work than was started
+    if (!lane || this.draining) return [];
+    const taken: InboundEvent[] = [];
+    while (lane.events.length > 0 && accept(lane.events[0] as InboundEvent)) {
+      taken.push(lane.events.shift() as InboundEvent);
+      this.queued--;
+    }
+    return taken;
+  }
+
   async republish(event: InboundEvent): Promise<void> {
     await this.journal?.setRetryCount(event.id, event.retryCount);
     this.enqueue(event, true);

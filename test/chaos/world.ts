@@ -29,7 +29,7 @@ export interface ReplyPlan {
   tool: boolean;
 }
 
-const TAG = /\bm(\d+)\b/;
+const TAGS = /\bm(\d+)\b/g;
 const PART_CHARS = 240;
 
 /** The reply to `m<idx>`: `parts` paragraphs, each starting with its tag `m<idx>-<k>`, so every chunk names itself. */
@@ -72,7 +72,7 @@ export class ChaosWorld {
   config(): Record<string, unknown> {
     return {
       llm: { api_base: this.llm.url, model: 'chaos-model', api_key: SECRETS.llm, max_retries: 1, timeout_s: 20 },
-      agent: { retry_backoff_ms: 50 },
+      agent: { debounce_ms: 0, retry_backoff_ms: 50 },
       channels: {
         telegram: { enabled: true, bot_token: this.telegram.token, api_root: this.telegram.apiRoot, ...OPEN_ACCESS },
         discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...OPEN_ACCESS },
@@ -112,16 +112,24 @@ export class ChaosWorld {
     });
   }
 
-  /** The fake LLM: some latency, a tool call first when planned, then the tagged reply. */
+  /**
+   * The fake LLM: some latency, a tool call first when planned, then the tagged reply. Messages
+   * of a burst reach it as one user message: it answers every tag in it, in order.
+   */
   private answer(req: FakeRequest, rng: Rng): FakeReply {
     const user = [...req.messages].reverse().find((m) => m?.role === 'user');
-    const idx = Number(TAG.exec(String(user?.content ?? ''))?.[1] ?? -1);
-    const plan = this.plans.get(idx);
+    const text = String(user?.content ?? '');
+    const planned = [...text.matchAll(TAGS)].flatMap((m) => {
+      const idx = Number(m[1]);
+      const plan = this.plans.get(idx);
+      return plan ? [{ idx, plan }] : [];
+    });
     const delayMs = rng.int(5, 300);
-    if (!plan) return { content: 'untagged message', delayMs };
-    if (plan.tool && req.messages.at(-1)?.role === 'user') {
-      return { toolCalls: [{ name: 'write_file', arguments: JSON.stringify({ path: `notes/m${idx}.txt`, content: String(user?.content) }) }], delayMs };
+    if (planned.length === 0) return { content: 'untagged message', delayMs };
+    const tool = planned.find(({ plan }) => plan.tool);
+    if (tool && req.messages.at(-1)?.role === 'user') {
+      return { toolCalls: [{ name: 'write_file', arguments: JSON.stringify({ path: `notes/m${tool.idx}.txt`, content: text }) }], delayMs };
     }
-    return { content: replyText(idx, plan.parts), delayMs };
+    return { content: planned.map(({ idx, plan }) => replyText(idx, plan.parts)).join('\n\n'), delayMs };
   }
 }

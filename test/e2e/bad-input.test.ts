@@ -7,6 +7,7 @@ import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
 import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
+import { chatRequests } from '../helpers/llm-requests.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 interface CorpusMessage {
@@ -22,6 +23,11 @@ const textOf = (m: CorpusMessage, mention: string): string => (m.repeat ? m.repe
 
 /** Where a corpus message is sent; each Telegram one in chats of its own, Discord in a DM each and the shared guild channel. */
 type Surface = 'telegram-private' | 'telegram-group' | 'discord-dm' | 'discord-guild';
+/**
+ * What the echoing fake LLM answered, one entry per user message: messages queued while the agent
+ * answered reach it as one turn, one echo of all of them a blank line apart.
+ */
+const answered = (replies: string[]): string[] => replies.flatMap((r) => (r.startsWith('echo: ') ? r.slice('echo: '.length).split('\n\n') : [r]));
 const answers = (m: CorpusMessage, surface: Surface) => m.expect === 'answer' || (m.expect === 'none-in-telegram-private' && surface !== 'telegram-private');
 
 /**
@@ -64,7 +70,8 @@ describe('bad input through Telegram and Discord', () => {
       telegram.userSays({ chatId: groupOf(i), chatType: 'supergroup', userId: 8500 + i, mention: true, text: textOf(message, tgMention) });
       const dm = discord.dmChannelFor(discord.nextId(), `corpus${i}`);
       discord.userSays({ channelId: dm.id, content: textOf(message, dcMention) });
-      guild.push({ message, sent: discord.userSays({ content: textOf(message, dcMention), mentionBot: true }) });
+      // a member each: one user's messages queued in one channel would be answered as one turn
+      guild.push({ message, sent: discord.userSays({ userId: discord.nextId(), content: textOf(message, dcMention), mentionBot: true }) });
       sent.push(
         { surface: 'telegram-private', message, at: () => telegram.botMessages(8000 + i).length },
         { surface: 'telegram-group', message, at: () => telegram.botMessages(groupOf(i)).length },
@@ -83,8 +90,8 @@ describe('bad input through Telegram and Discord', () => {
     expect(wrong).toEqual([]);
     expect(daemon.exitCode).toBeUndefined();
     expect(daemon.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
-    // what was ignored cost nothing: only answered messages reached the LLM
-    expect(llm.requests.length).toBe(expected.filter((s) => s.message.llm !== false).length + 2);
+    // what was ignored cost nothing: only answered messages reached the LLM (beside summaries of the long shared guild channel)
+    expect(chatRequests(llm.requests).length).toBe(expected.filter((s) => s.message.llm !== false).length + 2);
     const all = [...telegram.botMessages().map((m) => m.text ?? ''), ...discord.sentMessages().map((m) => m.content)];
     expect(all.filter((t) => t.startsWith('Sorry'))).toEqual([]);
   });
@@ -118,17 +125,17 @@ describe('bad input through Telegram and Discord', () => {
     telegram.sendUpdate({ message: { ...first, message_id: 5001, text: 'odd entities', entities: [{ type: 'future_entity', offset: 0, length: 99 }] } });
     telegram.sendUpdate({ channel_post: { ...first, message_id: 5002, chat: { id: -1_009, type: 'channel' } as never } });
     telegram.userSays({ chatId, text: 'last' });
-    await waitFor(() => telegram.botMessages(chatId).some((m) => m.text === 'echo: last'), 10_000, 'the last answer');
-    expect(telegram.botMessages(chatId).map((m) => m.text)).toEqual([
-      'echo: original',
+    await waitFor(() => telegram.botMessages(chatId).some((m) => m.text?.endsWith('last')), 10_000, 'the last answer');
+    expect(answered(telegram.botMessages(chatId).map((m) => m.text ?? ''))).toEqual([
+      'original',
       TEXT_ONLY_TEXT,
       TEXT_ONLY_TEXT,
-      'echo: what is in this picture?',
-      'echo: about the deleted one',
-      'echo: odd entities',
-      'echo: last',
+      'what is in this picture?',
+      'about the deleted one',
+      'odd entities',
+      'last',
     ]);
-    expect(llm.requests.length - calls).toBe(5);
+    expect(llm.requests.length - calls).toBeLessThanOrEqual(5);
     expect(daemon.exitCode).toBeUndefined();
   });
 
@@ -147,9 +154,9 @@ describe('bad input through Telegram and Discord', () => {
     );
     discord.gateway.dispatch('SOME_FUTURE_EVENT', { id: '1', what: 'a newer gateway' });
     discord.userSays({ channelId: dm.id, content: 'last' });
-    await waitFor(() => discord.sentMessages(dm.id).some((m) => m.content === 'echo: last'), 10_000, 'the last answer');
-    expect(discord.sentMessages(dm.id).map((m) => m.content)).toEqual(['echo: original', TEXT_ONLY_TEXT, 'echo: about the deleted one', 'echo: last']);
-    expect(llm.requests.length - calls).toBe(3);
+    await waitFor(() => discord.sentMessages(dm.id).some((m) => m.content.endsWith('last')), 10_000, 'the last answer');
+    expect(answered(discord.sentMessages(dm.id).map((m) => m.content))).toEqual(['original', TEXT_ONLY_TEXT, 'about the deleted one', 'last']);
+    expect(llm.requests.length - calls).toBeLessThanOrEqual(3);
     expect(daemon.exitCode).toBeUndefined();
   });
 });

@@ -46,6 +46,7 @@ describe.skipIf(unavailable !== undefined)(`disk trouble under a running daemon$
       workspace,
       config: {
         llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
+        agent: { debounce_ms: 0 },
         channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
         // fsync: what was acknowledged is on the disk, not only in the page cache an I/O error throws away
         server: { journal_fsync: true },

@@ -9,6 +9,7 @@ import { waitFor } from '../helpers/wait.ts';
 const OWNER = 7001;
 const CHATTY = 7002;
 const SPENDER = 7003;
+const BURSTY = 7004;
 
 /** Echoes, and reports the usage the test decides: an "expensive" question spends the day's budget at once. */
 function model(req: FakeRequest): FakeReply {
@@ -36,6 +37,7 @@ describe('per-user limits, end to end: the real daemon, fake Telegram, fake LLM'
     llm.setResponder(model);
     config = {
       llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
+      agent: { debounce_ms: 0 },
       channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, owner_user_ids: [OWNER], ...OPEN_ACCESS } },
       limits: { per_user: { messages_per_minute: 3, tokens_per_day: 1000 } },
     };
@@ -48,7 +50,12 @@ describe('per-user limits, end to end: the real daemon, fake Telegram, fake LLM'
   });
 
   it('3 messages a minute: the 4th and 5th cost 0 LLM calls and bring exactly one notice', async () => {
-    for (let i = 1; i <= 5; i++) telegram.userSays({ chatId: CHATTY, text: `from ${CHATTY} #${i}` });
+    // one at a time, each answered: messages sent together would be answered as one turn
+    for (let i = 1; i <= 3; i++) {
+      telegram.userSays({ chatId: CHATTY, text: `from ${CHATTY} #${i}` });
+      await reply(CHATTY, new RegExp(`#${i}$`));
+    }
+    for (let i = 4; i <= 5; i++) telegram.userSays({ chatId: CHATTY, text: `from ${CHATTY} #${i}` });
     await waitFor(() => daemon.lines.filter((l) => l.msg === 'message over a limit; not answered' && l.userId === String(CHATTY)).length === 2, 10_000, 'two messages held back');
     await waitFor(() => texts(CHATTY).length === 4, 10_000, 'three answers and a notice');
     expect(llmCallsFrom(CHATTY)).toBe(3);
@@ -60,9 +67,21 @@ describe('per-user limits, end to end: the real daemon, fake Telegram, fake LLM'
     expect(llmCallsFrom(CHATTY)).toBe(3);
   });
 
+  it('five messages at once: the burst takes in only what the limit allows; the rest costs 0 LLM calls and one notice', async () => {
+    for (let i = 1; i <= 5; i++) telegram.userSays({ chatId: BURSTY, text: `from ${BURSTY} #${i}` });
+    await waitFor(() => daemon.lines.filter((l) => l.msg === 'message over a limit; not answered' && l.userId === String(BURSTY)).length === 2, 10_000, 'two messages held back');
+    await waitFor(() => texts(BURSTY).some((t) => t.startsWith("You're writing faster")), 10_000, 'the notice');
+    const asked = llm.requests.map((r) => JSON.stringify(r.messages.at(-1))).filter((m) => m.includes(`from ${BURSTY}`));
+    for (const i of [1, 2, 3]) expect(asked.filter((m) => m.includes(`#${i}`))).toHaveLength(1);
+    for (const i of [4, 5]) expect(asked.some((m) => m.includes(`#${i}`))).toBe(false);
+    expect(texts(BURSTY).filter((t) => t.startsWith("You're writing faster"))).toHaveLength(1);
+  });
+
   it('owners are exempt', async () => {
-    for (let i = 1; i <= 5; i++) telegram.userSays({ chatId: OWNER, text: `from ${OWNER} #${i}` });
-    await waitFor(() => texts(OWNER).length === 5, 10_000, 'five answers');
+    for (let i = 1; i <= 5; i++) {
+      telegram.userSays({ chatId: OWNER, text: `from ${OWNER} #${i}` });
+      await reply(OWNER, new RegExp(`#${i}$`));
+    }
     expect(texts(OWNER)).toEqual([1, 2, 3, 4, 5].map((i) => `echo: from ${OWNER} #${i}`));
   });
 

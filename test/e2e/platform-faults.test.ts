@@ -36,9 +36,10 @@ describe('platform faults: the real daemon against flaky fake Telegram and Disco
 
   beforeAll(async () => {
     [telegram, discord, llm] = await Promise.all([FakeTelegram.start(), FakeDiscord.start({ heartbeatIntervalMs: 1_000 }), FakeOpenAI.start()]);
+    // messages queued while the agent answered reach it as one turn: each gets its paragraphs, in order
     llm.setResponder((req) => {
-      const idx = Number(/\bm(\d+)\b/.exec(String(req.messages.at(-1)?.content))?.[1]);
-      return { content: replyText(idx, parts.get(idx) ?? 1), delayMs: rng.int(0, 50) };
+      const idxs = [...String(req.messages.at(-1)?.content).matchAll(/\bm(\d+)\b/g)].map((m) => Number(m[1]));
+      return { content: idxs.map((idx) => replyText(idx, parts.get(idx) ?? 1)).join('\n\n'), delayMs: rng.int(0, 50) };
     });
     daemon = await Daemon.start({ config: fakesConfig({ llm, telegram, discord }) });
   });

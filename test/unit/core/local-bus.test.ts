@@ -191,4 +191,60 @@ describe('LocalBus', () => {
     expect(delivered).toEqual(['re:first']);
     expect(started).toEqual(['first']);
   });
+
+  it('takeQueued hands a handler the queued inbound events of its session, in order, up to the first one refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mybot-bus-'));
+    const { logger } = memoryLogger();
+    const journal = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+    const bus = new LocalBus({ log: logger, journal });
+    const gate = deferred();
+    const handled: string[] = [];
+    const taken: string[][] = [];
+    bus.subscribe(InboundEvent, async (e) => {
+      handled.push(e.content);
+      if (e.content !== 'first') return;
+      await gate.promise;
+      taken.push(bus.takeQueued('s', (q) => !q.content.startsWith('/')).map((q) => q.content));
+      await bus.ack(e.id);
+    });
+    await bus.run();
+    await bus.publish(inbound('s', 'first', 'm1'));
+    await waitFor(() => handled.length === 1);
+    for (const [content, id] of [['a', 'm2'], ['b', 'm3'], ['/cmd', 'm4'], ['c', 'm5']]) await bus.publish(inbound('s', content!, id));
+    await bus.publish(inbound('other', 'elsewhere', 'm6'));
+    await waitFor(() => handled.includes('elsewhere'));
+    expect(bus.stats().queued).toBe(4);
+    gate.resolve();
+    await waitFor(() => handled.length === 4);
+    expect(taken).toEqual([['a', 'b']]);
+    // what was not taken is handled as before, in order; what was taken is not handled again
+    expect(handled).toEqual(['first', 'elsewhere', '/cmd', 'c']);
+    expect(bus.stats().queued).toBe(0);
+    // taken, never acknowledged: still durable, so a restart replays them
+    journal.close();
+    const replay = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+    expect(replay.pendingEvents().map((p) => p.event.id)).toEqual(['m2', 'm3', 'm4', 'm5', 'm6']);
+    replay.close();
+  });
+
+  it('takeQueued gives nothing for a session with nothing queued, or while the bus drains', async () => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger });
+    const gate = deferred();
+    const taken: number[] = [];
+    bus.subscribe(InboundEvent, async (e) => {
+      taken.push(bus.takeQueued(e.sessionId, () => true).length);
+      if (e.content === 'first') await gate.promise;
+      taken.push(bus.takeQueued(e.sessionId, () => true).length);
+    });
+    await bus.run();
+    expect(bus.takeQueued('nobody', () => true)).toEqual([]);
+    await bus.publish(inbound('s', 'first'));
+    await waitFor(() => taken.length === 1);
+    await bus.publish(inbound('s', 'second'));
+    const stopped = bus.stop(5000);
+    gate.resolve();
+    await stopped;
+    expect(taken).toEqual([0, 0]);
+  });
 });
