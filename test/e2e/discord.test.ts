@@ -191,13 +191,13 @@ describe('the daemon in Discord (fake gateway + REST, fake LLM)', () => {
     const dm = world.discord.dmChannelFor(DM_USER, 'dana');
     said('', { content: '', channelId: dm.id });
     said('', { content: '', mentionBot: true });
+    // one after the other: messages one user sends together are answered as one turn
     const long = mention('x'.repeat(2000 - `<@${world.discord.botUser.id}> `.length));
     expect(long.content).toHaveLength(2000);
-    const fancy = mention('שלום 👩‍👩‍👧‍👦 مرحبا 🇫🇷 e\u0301');
-    const picture = said('', { content: '', channelId: dm.id, attachments: 1 });
-
     expect((await world.replyTo(long)).content).toMatch(/^echo: x+$/);
+    const fancy = mention('שלום 👩‍👩‍👧‍👦 مرحبا 🇫🇷 e\u0301');
     expect((await world.replyTo(fancy)).content).toBe('echo: שלום 👩‍👩‍👧‍👦 مرحبا 🇫🇷 e\u0301');
+    const picture = said('', { content: '', channelId: dm.id, attachments: 1 });
     expect((await world.replyTo(picture)).content).toBe('I can only read text for now.');
     expect((await world.replyTo(mention('still there?'))).content).toBe('echo: still there?');
     expect((await world.replyTo(said('and here?', { content: 'and here?', channelId: dm.id }))).content).toBe('echo: and here?');
