@@ -6,6 +6,7 @@ import type { Worker } from '../core/worker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { runCommand } from './commands.ts';
+import { draftPublisher, replyIdFor } from './drafts.ts';
 import type { Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
 import type { SessionStore, StoredMessage } from './sessions.ts';
@@ -115,6 +116,7 @@ export class AgentWorker implements Worker {
       user: event.content,
       maxRounds: config().llm.max_tool_rounds,
       signal: this.abort.signal,
+      onText: draftPublisher(this.deps.bus, event),
     });
     const ts = Date.now();
     const turn: StoredMessage[] = [{ role: 'user', content: event.content, ts, eventId: event.id }, ...result.added.map((m) => ({ ...m, ts }))];
@@ -135,7 +137,7 @@ export class AgentWorker implements Worker {
   private async reply(event: InboundEvent, content: string, error?: string): Promise<void> {
     await this.deps.bus.publish(
       createEvent<OutboundEvent>({
-        id: `${event.id}:reply`,
+        id: replyIdFor(event),
         type: 'outbound',
         sessionId: event.sessionId,
         source: event.source,
