@@ -36,6 +36,8 @@ export class DeliveryWorker implements Worker {
   private readonly onDraft = (event: DraftEvent) => this.drafts.update(event);
   private readonly pacer = new EditPacer();
   private readonly drafts: ReplyDrafts;
+  /** Sessions with a reply being delivered right now (retries included). */
+  private readonly delivering = new Set<string>();
 
   constructor(
     private readonly bus: EventBus,
@@ -44,7 +46,10 @@ export class DeliveryWorker implements Worker {
     private readonly retryDelaysMs: readonly number[] = RETRY_DELAYS_MS,
     draftTiming: DraftTiming = DRAFT_TIMING,
   ) {
-    this.drafts = new ReplyDrafts(channels, this.pacer, draftTiming, log, (sessionId) => this.stopTyping(sessionId));
+    this.drafts = new ReplyDrafts(channels, this.pacer, draftTiming, log, {
+      busy: (sessionId) => this.delivering.has(sessionId),
+      firstShown: (sessionId) => this.stopTyping(sessionId),
+    });
   }
 
   async start(): Promise<void> {
@@ -63,6 +68,18 @@ export class DeliveryWorker implements Worker {
   }
 
   private async deliver(event: OutboundEvent): Promise<void> {
+    // one at a time per session: the bus hands a session's replies over in order
+    this.delivering.add(event.sessionId);
+    try {
+      await this.deliverChunks(event);
+    } finally {
+      this.delivering.delete(event.sessionId);
+      // after the bus has handed over the session's next reply, if one is waiting: that one goes first
+      setImmediate(() => this.drafts.resume(event.sessionId));
+    }
+  }
+
+  private async deliverChunks(event: OutboundEvent): Promise<void> {
     const shown = await this.drafts.settle(event.id);
     const channel = this.channels().get(event.source.channel);
     if (!channel) {

@@ -46,8 +46,9 @@ const REMEMBER_FINISHED = 1000;
 /**
  * Replies shown while the model writes them: the first DraftEvent of a reply, once `firstAfterMs`
  * has passed, sends a message; later ones edit it in place, paced per chat, always to the latest
- * text; text beyond one message continues in the next. Drafts are best effort: a failed edit waits
- * for the next draft, and the final reply (see `settle`) makes the messages right.
+ * text; text beyond one message continues in the next. A reply shows only after the session's
+ * earlier replies (see `mayShow`), so replies keep their order. Drafts are best effort: a failed
+ * edit waits for the next draft, and the final reply (see `settle`) makes the messages right.
  */
 export class ReplyDrafts {
   private readonly drafts = new Map<string, Draft>();
@@ -58,8 +59,12 @@ export class ReplyDrafts {
     private readonly pacer: EditPacer,
     private readonly timing: DraftTiming,
     private readonly log: Logger,
-    /** The first message of a reply is up (the typing indicator can stop). */
-    private readonly onFirstShown: (sessionId: string) => void,
+    private readonly hooks: {
+      /** A reply of the session is being delivered: a later one must not show before it. */
+      busy: (sessionId: string) => boolean;
+      /** The first message of a reply is up (the typing indicator can stop). */
+      firstShown: (sessionId: string) => void;
+    },
   ) {}
 
   update(event: DraftEvent): void {
@@ -83,6 +88,11 @@ export class ReplyDrafts {
     this.close(draft);
     await draft.flushing;
     return draft.shown;
+  }
+
+  /** The session's reply is delivered: its drafts waiting for that may show now. */
+  resume(sessionId: string): void {
+    for (const draft of this.drafts.values()) if (draft.sessionId === sessionId) this.flushSoon(draft);
   }
 
   /** How far apart edits to this chat must be. */
@@ -144,6 +154,7 @@ export class ReplyDrafts {
   /** Brings the platform one step closer to the latest text: at most one edit (paced), then the messages that are new. */
   private async step(draft: Draft): Promise<void> {
     const { channel, target, shown, done } = draft;
+    if (shown.length === 0 && !this.mayShow(draft)) return;
     const key = chatKey(target);
     const interval = this.intervalFor(channel, target);
     let chunks = channel.render(draft.text);
@@ -168,8 +179,19 @@ export class ReplyDrafts {
       if (!id) return;
       this.pacer.sent(key, interval);
       shown.push({ id, text });
-      if (index === 0) this.onFirstShown(draft.sessionId);
+      if (index === 0) this.hooks.firstShown(draft.sessionId);
     }
+  }
+
+  /**
+   * Replies show in the order the session's turns made them: none while an earlier reply is being
+   * delivered, and none before the session's older drafts (drafts open in turn order, and each
+   * stays open until its final reply is on its way).
+   */
+  private mayShow(draft: Draft): boolean {
+    if (this.hooks.busy(draft.sessionId)) return false;
+    for (const other of this.drafts.values()) if (other.sessionId === draft.sessionId) return other === draft;
+    return false;
   }
 
   private close(draft: Draft): void {

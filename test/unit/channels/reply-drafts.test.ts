@@ -21,6 +21,8 @@ function editableChannel() {
   const messages = new Map<string, string>();
   const ops: Op[] = [];
   const refuseEdits = new Set<string>();
+  /** While set, sends of this reply wait for it (a platform slow to take one message). */
+  const gate: { eventId?: string; hold?: Promise<void> } = {};
   const channel: Channel = {
     name: 'test',
     typingIntervalMs: 60_000,
@@ -29,6 +31,7 @@ function editableChannel() {
     async pause() {},
     render: (content: string) => splitMessage(content, 40),
     async send(chunk: OutgoingChunk) {
+      if (chunk.eventId === gate.eventId) await gate.hold;
       const id = String(nextId++);
       messages.set(id, chunk.text);
       ops.push({ kind: 'send', id, text: chunk.text, at: Date.now() });
@@ -46,7 +49,7 @@ function editableChannel() {
     async sendTyping() {},
     status: () => ({ state: 'connected' as const }),
   };
-  return { channel, ops, refuseEdits, shown: () => [...messages.values()] };
+  return { channel, ops, refuseEdits, gate, shown: () => [...messages.values()] };
 }
 
 let stopAll: () => Promise<void> = async () => undefined;
@@ -63,10 +66,10 @@ async function setup() {
     await bus.stop(1000);
     await worker.stop();
   };
-  const replyId = 'in-1:reply';
-  const draft = (text: string) => bus.publish(createEvent<DraftEvent>({ type: 'draft', sessionId: 's', source: SOURCE, replyId, text }));
-  const final = (content: string) => bus.publish(createEvent<OutboundEvent>({ id: replyId, type: 'outbound', sessionId: 's', source: SOURCE, content, inReplyTo: 'in-1' }));
-  const delivered = () => waitFor(() => lines.find((l) => l.msg === 'reply delivered' && l.eventId === replyId), 5000, 'the reply to be delivered');
+  const draft = (text: string, replyId = 'in-1:reply') => bus.publish(createEvent<DraftEvent>({ type: 'draft', sessionId: 's', source: SOURCE, replyId, text }));
+  const final = (content: string, replyId = 'in-1:reply') =>
+    bus.publish(createEvent<OutboundEvent>({ id: replyId, type: 'outbound', sessionId: 's', source: SOURCE, content, inReplyTo: replyId.replace(/:reply$/, '') }));
+  const delivered = (replyId = 'in-1:reply') => waitFor(() => lines.find((l) => l.msg === 'reply delivered' && l.eventId === replyId), 5000, 'the reply to be delivered');
   /** Writes `words` one by one, `everyMs` apart, as a model would; returns the whole text. */
   const write = async (words: string[], everyMs: number) => {
     let text = '';
@@ -109,6 +112,36 @@ describe('streamed replies in the DeliveryWorker', () => {
     await t.draft('Hello there, fr'); // arrived after the final (drafts and replies travel in different lanes)
     await new Promise((resolve) => setTimeout(resolve, TIMING.firstAfterMs * 3)); // nothing may happen: give it the time it would need
     expect(t.ops).toEqual([{ kind: 'send', id: '1', text: 'Hello there, friend.', at: expect.any(Number) }]);
+  });
+
+  it('a reply does not show before the session\'s earlier replies, however long those take: replies keep their order', async () => {
+    const t = await setup();
+    let release = () => {};
+    t.gate.eventId = 'in-1:reply';
+    t.gate.hold = new Promise((resolve) => (release = resolve));
+    await t.final('The first answer.', 'in-1:reply');
+    await t.draft('The second answer, being written', 'in-2:reply');
+    await t.draft('The third answer, being written', 'in-3:reply');
+    const pastFirstDraftTime = () => new Promise((resolve) => setTimeout(resolve, TIMING.firstAfterMs * 3)); // nothing may show: give it the time it would need
+    await pastFirstDraftTime();
+    expect(t.ops).toEqual([]);
+    release();
+    await waitFor(() => t.ops.length === 2, 5000, 'the first reply, then the second one\'s draft');
+    await t.draft('The third answer, being written on', 'in-3:reply');
+    await pastFirstDraftTime();
+    expect(t.ops).toHaveLength(2); // the third waits for the second
+    await t.final('The second answer, being written down.', 'in-2:reply');
+    await t.delivered('in-2:reply');
+    await waitFor(() => t.ops.length === 4, 5000, 'the third reply\'s draft');
+    await t.final('The third answer, being written on.', 'in-3:reply');
+    await t.delivered('in-3:reply');
+    expect(t.ops.map((o) => [o.kind, o.text])).toEqual([
+      ['send', 'The first answer.'],
+      ['send', 'The second answer, being written'],
+      ['edit', 'The second answer, being written down.'],
+      ['send', 'The third answer, being written on'],
+      ['edit', 'The third answer, being written on.'],
+    ]);
   });
 
   it('a final reply shorter than its drafts (a tool round superseded them): the extra draft messages are removed', async () => {
