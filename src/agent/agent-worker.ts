@@ -11,6 +11,7 @@ import { runAccessCommand } from './access-commands.ts';
 import { burstContent, gatherBurst } from './bursts.ts';
 import { runCommand } from './commands.ts';
 import { compactSession, estimateTokens, needsCompaction, summaryMessage } from './compaction.ts';
+import { draftPublisher, replyIdFor } from './drafts.ts';
 import type { UsageLimiter } from './limits.ts';
 import type { ChatMessage, Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
@@ -146,6 +147,7 @@ export class AgentWorker implements Worker {
       user,
       maxRounds: config().llm.max_tool_rounds,
       signal: this.abort.signal,
+      onText: draftPublisher(this.deps.bus, first),
     });
     this.deps.usage?.spent(first.source, result.usage, config().llm.model);
     const ts = Date.now();
@@ -222,7 +224,7 @@ export class AgentWorker implements Worker {
     const first = burst[0]!;
     await this.deps.bus.publish(
       createEvent<OutboundEvent>({
-        id: `${replyTo}:reply`,
+        id: replyIdFor(replyTo),
         type: 'outbound',
         sessionId: first.sessionId,
         source: first.source,

@@ -26,11 +26,17 @@ export interface LlmReply {
   content: string | null;
   toolCalls: ToolCall[];
   usage?: { promptTokens: number; completionTokens: number };
+  /** The stream broke off after some text: `content` is what arrived, not the whole answer. */
+  interrupted?: boolean;
 }
+
+/** Told the text of a streamed answer so far, each time more of it arrives. */
+export type OnText = (textSoFar: string) => void;
 
 /** The LLM provider seam: anything that answers a chat with text or tool calls. */
 export interface Llm {
-  chat(messages: ChatMessage[], tools: ToolSpec[], signal?: AbortSignal): Promise<LlmReply>;
+  /** With `llm.stream`, `onText` sees the answer grow; the reply is the same as without it. */
+  chat(messages: ChatMessage[], tools: ToolSpec[], signal?: AbortSignal, onText?: OnText): Promise<LlmReply>;
 }
 
 type LlmSettings = Config['llm'];
@@ -43,38 +49,56 @@ export class OpenAiLlm implements Llm {
   /** `settings` is read on every call, so a reloaded config applies to the next message. */
   constructor(private readonly settings: () => LlmSettings) {}
 
-  async chat(messages: ChatMessage[], tools: ToolSpec[], signal?: AbortSignal): Promise<LlmReply> {
+  async chat(messages: ChatMessage[], tools: ToolSpec[], signal?: AbortSignal, onText?: OnText): Promise<LlmReply> {
     const llm = this.settings();
     // the SDK adds a listener to the signal it is given and never removes it: give it one per call
     const call = new AbortController();
     const cancel = () => call.abort();
     signal?.addEventListener('abort', cancel, { once: true });
-    let completion: OpenAI.ChatCompletion;
+    const body = {
+      model: llm.model,
+      messages: messages.map(toOpenAi),
+      ...(tools.length > 0 ? { tools: tools.map((t) => ({ type: 'function' as const, function: t })) } : {}),
+      ...(llm.temperature !== undefined ? { temperature: llm.temperature } : {}),
+    };
     try {
-      completion = await this.clientFor(llm).chat.completions.create(
-        {
-          model: llm.model,
-          messages: messages.map(toOpenAi),
-          ...(tools.length > 0 ? { tools: tools.map((t) => ({ type: 'function' as const, function: t })) } : {}),
-          ...(llm.temperature !== undefined ? { temperature: llm.temperature } : {}),
-        },
-        { signal: call.signal },
-      );
+      if (llm.stream) return await this.streamed(llm, body, call, onText);
+      return replyOf(await this.clientFor(llm).chat.completions.create(body, { signal: call.signal }));
     } catch (error) {
       throw toLlmError(error);
     } finally {
       signal?.removeEventListener('abort', cancel);
     }
-    const choice = completion.choices?.[0];
-    if (!choice?.message) throw new LlmError('the LLM answered without a message (choices[0].message missing)', true);
-    const toolCalls = (choice.message.tool_calls ?? []).flatMap((call) =>
-      call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments ?? '' }] : [],
-    );
-    return {
-      content: choice.message.content ?? null,
-      toolCalls,
-      ...(completion.usage ? { usage: { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens } } : {}),
+  }
+
+  private async streamed(llm: LlmSettings, body: OpenAI.ChatCompletionCreateParamsNonStreaming, call: AbortController, onText?: OnText): Promise<LlmReply> {
+    const stream = await this.clientFor(llm).chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal: call.signal });
+    const answer = new StreamedAnswer();
+    // the SDK's timeout ends once the headers are in: a stream that stalls later is ended here
+    let stalled = false;
+    const stall = () => {
+      stalled = true;
+      call.abort();
     };
+    const timer = setTimeout(stall, llm.timeout_s * 1000);
+    let failure: unknown;
+    try {
+      for await (const chunk of stream) {
+        timer.refresh();
+        if (answer.add(chunk) && answer.content) onText?.(answer.content);
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      clearTimeout(timer);
+    }
+    // an abort ends the SDK's iteration quietly: ours (a stop) is told apart from a stalled stream
+    if (call.signal.aborted && !stalled) throw new LlmError('the LLM call was cancelled', false);
+    if (failure === undefined && !stalled && answer.finished) return answer.reply();
+    // text has been shown while it came: it is kept, with a note, rather than asked for again
+    if (answer.content && answer.toolCalls.size === 0) return { ...answer.reply(), interrupted: true };
+    if (stalled) throw new LlmError('the LLM stopped in the middle of its answer (llm.timeout_s)', true);
+    throw failure ?? new LlmError('the LLM ended its answer stream before the answer was complete', true);
   }
 
   private clientFor(llm: LlmSettings): OpenAI {
@@ -86,10 +110,57 @@ export class OpenAiLlm implements Llm {
         apiKey: llm.api_key || 'not-needed',
         timeout: llm.timeout_s * 1000,
         maxRetries: llm.max_retries,
+        // it would print a chunk it cannot parse to the console; the error it throws is logged by us
+        logLevel: 'off',
       });
       this.clientKey = key;
     }
     return this.client;
+  }
+}
+
+function replyOf(completion: OpenAI.ChatCompletion): LlmReply {
+  const choice = completion.choices?.[0];
+  if (!choice?.message) throw new LlmError('the LLM answered without a message (choices[0].message missing)', true);
+  const toolCalls = (choice.message.tool_calls ?? []).flatMap((call) =>
+    call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments ?? '' }] : [],
+  );
+  return { content: choice.message.content ?? null, toolCalls, ...usageOf(completion.usage) };
+}
+
+function usageOf(usage: OpenAI.CompletionUsage | null | undefined): Pick<LlmReply, 'usage'> {
+  return usage ? { usage: { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens } } : {};
+}
+
+/** A streamed answer put together from its chunks: text pieces, tool calls in fragments, usage last. */
+class StreamedAnswer {
+  content = '';
+  readonly toolCalls = new Map<number, ToolCall>();
+  finished = false;
+  private usage: OpenAI.CompletionUsage | undefined;
+
+  /** Takes one chunk; true when the text grew. */
+  add(chunk: OpenAI.ChatCompletionChunk): boolean {
+    if (chunk.usage) this.usage = chunk.usage;
+    const choice = chunk.choices?.[0];
+    if (!choice) return false;
+    if (choice.finish_reason) this.finished = true;
+    for (const part of choice.delta?.tool_calls ?? []) {
+      const call = this.toolCalls.get(part.index) ?? { id: '', name: '', arguments: '' };
+      if (part.id) call.id = part.id;
+      if (part.function?.name) call.name += part.function.name;
+      if (part.function?.arguments) call.arguments += part.function.arguments;
+      this.toolCalls.set(part.index, call);
+    }
+    const text = choice.delta?.content;
+    if (!text) return false;
+    this.content += text;
+    return true;
+  }
+
+  reply(): LlmReply {
+    const toolCalls = [...this.toolCalls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+    return { content: this.content || (toolCalls.length > 0 ? null : ''), toolCalls, ...usageOf(this.usage) };
   }
 }
 
@@ -108,6 +179,10 @@ function toLlmError(error: unknown): LlmError {
   if (error instanceof OpenAI.APIConnectionTimeoutError) return new LlmError('the LLM did not answer in time (llm.timeout_s)', true, { cause: error });
   if (error instanceof OpenAI.APIConnectionError) return new LlmError(`could not reach the LLM at llm.api_base (${error.message})`, true, { cause: error });
   if (error instanceof OpenAI.APIUserAbortError) return new LlmError('the LLM call was cancelled', false, { cause: error });
+  if (error instanceof OpenAI.APIError && error.status === undefined) {
+    // an `error` event inside a stream: the provider broke off, as with a 5xx
+    return new LlmError(`the LLM broke off its answer stream (${error.message})`, true, { cause: error });
+  }
   if (error instanceof OpenAI.APIError) {
     const status = error.status ?? 0;
     const transient = status === 408 || status === 409 || status === 429 || status >= 500;

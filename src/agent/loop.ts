@@ -1,5 +1,5 @@
 import { repairHistory } from './history.ts';
-import type { ChatMessage, Llm } from './llm.ts';
+import type { ChatMessage, Llm, OnText } from './llm.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 export interface TurnInput {
@@ -10,7 +10,12 @@ export interface TurnInput {
   user: string;
   maxRounds: number;
   signal: AbortSignal;
+  /** Sees each round's answer grow while the model writes it (a round that ends in tool calls is superseded). */
+  onText?: OnText;
 }
+
+/** Ends an answer whose stream broke off: what arrived is kept, and the user knows it is not all. */
+export const CUT_OFF_NOTE = '\n\n(…my answer was cut off; please ask again.)';
 
 export interface TurnResult {
   /** What the turn adds after the user's message: tool calls, their results, the final answer. */
@@ -29,16 +34,18 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const added: ChatMessage[] = [];
   const usage = { promptTokens: 0, completionTokens: 0 };
   for (let round = 0; round < maxRounds; round++) {
-    const answer = await llm.chat(messages, specs, signal);
+    const answer = await llm.chat(messages, specs, signal, input.onText);
     usage.promptTokens += answer.usage?.promptTokens ?? 0;
     usage.completionTokens += answer.usage?.completionTokens ?? 0;
+    // the history keeps what the user saw, note included
+    const text = answer.interrupted ? `${answer.content ?? ''}${CUT_OFF_NOTE}` : answer.content;
     const assistant: ChatMessage = answer.toolCalls.length > 0
       ? { role: 'assistant', content: answer.content, tool_calls: answer.toolCalls }
-      : { role: 'assistant', content: answer.content ?? '' };
+      : { role: 'assistant', content: text ?? '' };
     messages.push(assistant);
     added.push(assistant);
     if (answer.toolCalls.length === 0) {
-      const reply = answer.content?.trim() ? answer.content : '(the model returned an empty answer)';
+      const reply = text?.trim() ? text : '(the model returned an empty answer)';
       return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage };
     }
     for (const call of answer.toolCalls) {

@@ -21,7 +21,7 @@ export interface ChannelStatus {
 /**
  * A chat platform. As a Worker it connects on `start` and turns the platform's messages into
  * InboundEvents through the `Publish` it was built with; the delivery worker sends replies
- * through `render` and `send`.
+ * through `render` and `send`, and streams them with `edit` where the platform allows.
  */
 export interface Channel extends Worker {
   readonly name: string;
@@ -31,8 +31,20 @@ export interface Channel extends Worker {
   pause(): Promise<void>;
   /** Splits and formats a reply into the messages this platform will show, in order. */
   render(content: string): string[];
-  /** Sends one rendered chunk. Throws ChannelError (retryable or not) when the platform refuses. */
-  send(chunk: OutgoingChunk): Promise<void>;
+  /**
+   * Sends one rendered chunk; resolves with the platform's id of the new message where it can be
+   * edited. Throws ChannelError (retryable or not) when the platform refuses.
+   */
+  send(chunk: OutgoingChunk): Promise<string | void>;
+  /**
+   * Replaces the text of a message `send` made (a reply shown while the model writes it). A channel
+   * without it shows each reply only once it is complete.
+   */
+  edit?(target: EventSource, messageId: string, text: string): Promise<void>;
+  /** How far apart edits to one chat must be to stay under the platform's limits (default: a second). */
+  editIntervalMs?(target: EventSource): number;
+  /** Removes a message `send` made: part of a draft the final reply turned out not to need. */
+  remove?(target: EventSource, messageId: string): Promise<void>;
   sendTyping(target: EventSource): Promise<void>;
   status(): ChannelStatus;
 }

@@ -57,6 +57,8 @@ export const configSchema = z.strictObject({
       context_window: z.number().int().min(1000).default(32_000),
       max_tool_rounds: z.number().int().min(1).max(100).default(10),
       temperature: z.number().min(0).max(2).optional(),
+      /** Replies appear while the model writes them (messages edited in place). */
+      stream: z.boolean().default(true),
     })
     .prefault({}),
   agent: z

@@ -43,11 +43,23 @@ export interface TypingEvent extends BaseEvent {
   active: boolean;
 }
 
+/**
+ * Not journaled: the text of a reply while the model is still writing it (the whole text so far,
+ * so any one of them can replace the ones before). The OutboundEvent with id `replyId` that follows
+ * is the answer of record; channels that can edit messages show drafts until it comes.
+ */
+export interface DraftEvent extends BaseEvent {
+  type: 'draft';
+  replyId: string;
+  text: string;
+}
+
 /** The one typed map of events: `subscribe(InboundEvent, handler)` gives the handler an InboundEvent. */
 export interface EventMap {
   inbound: InboundEvent;
   outbound: OutboundEvent;
   typing: TypingEvent;
+  draft: DraftEvent;
 }
 export type EventType = keyof EventMap;
 export type AnyEvent = EventMap[EventType];
@@ -55,6 +67,7 @@ export type AnyEvent = EventMap[EventType];
 export const InboundEvent = 'inbound' as const;
 export const OutboundEvent = 'outbound' as const;
 export const TypingEvent = 'typing' as const;
+export const DraftEvent = 'draft' as const;
 
 /** Event types that survive a crash: written to the journal before publish resolves. */
 export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>(['inbound', 'outbound']);

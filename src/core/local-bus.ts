@@ -31,9 +31,9 @@ export interface LocalBusOptions {
  */
 export class LocalBus implements EventBus {
   // records, not maps, keyed by the few event types: a property load per event instead of a hash lookup
-  private readonly handlers: Record<EventType, AnyHandler[]> = { inbound: [], outbound: [], typing: [] };
+  private readonly handlers: Record<EventType, AnyHandler[]> = { inbound: [], outbound: [], typing: [], draft: [] };
   /** One lane per (event type, session); a lane is gone once empty and idle. */
-  private readonly lanes: Record<EventType, Map<string, Lane>> = { inbound: new Map(), outbound: new Map(), typing: new Map() };
+  private readonly lanes: Record<EventType, Map<string, Lane>> = { inbound: new Map(), outbound: new Map(), typing: new Map(), draft: new Map() };
   private active = 0;
   private readonly waiting: Lane[] = [];
   private readonly inFlight = new Set<Promise<void>>();

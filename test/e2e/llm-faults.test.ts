@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CUT_OFF_NOTE } from '../../src/agent/loop.ts';
 import { FakeOpenAI, type FakeReply, type FakeRequest } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { OPEN_ACCESS } from '../helpers/config.ts';
@@ -111,9 +112,9 @@ describe('LLM faults: the real daemon against a misbehaving fake LLM', () => {
     expect(await ask(chat++, 'overloaded once')).toBe('echo: overloaded once');
   });
 
-  it('a stream cut in the middle, and a body that is not JSON: tried again, answered; on every try: a short apology', async () => {
+  it('a stream cut in the middle: what arrived, with a note; a body that is not JSON: tried again, answered; on every try: a short apology', async () => {
     llm.failNext(1, { fault: 'cut-stream', content: 'half an answ' });
-    expect(await ask(chat++, 'cut once')).toBe('echo: cut once');
+    expect(await ask(chat++, 'cut once')).toBe(`half an a${CUT_OFF_NOTE}`);
     llm.failNext(1, { fault: 'malformed' });
     expect(await ask(chat++, 'garbled once')).toBe('echo: garbled once');
     await failsClearlyThenRecovers(() => llm.failNext(2, { fault: 'malformed' }), unreachable);

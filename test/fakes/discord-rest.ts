@@ -80,6 +80,7 @@ export class FakeDiscordRest {
     { method: 'POST', path: /^\/channels\/(\d+)\/messages$/, auth: true, run: (ctx) => this.createMessage(ctx) },
     { method: 'GET', path: /^\/channels\/(\d+)\/messages\/(\d+)$/, auth: true, run: ({ params }) => this.withMessage(params, (m) => ok(wire(m))) },
     { method: 'PATCH', path: /^\/channels\/(\d+)\/messages\/(\d+)$/, auth: true, run: (ctx) => this.editMessage(ctx) },
+    { method: 'DELETE', path: /^\/channels\/(\d+)\/messages\/(\d+)$/, auth: true, run: ({ params }) => this.deleteMessage(params) },
     {
       method: 'POST', path: /^\/channels\/(\d+)\/typing$/, auth: true,
       run: ({ params }) =>
@@ -253,6 +254,15 @@ export class FakeDiscordRest {
       }
       this.world.announceEdit(message);
       return ok(wire(message));
+    });
+  }
+
+  /** A bot may delete its own messages; others' need Manage Messages, which the fake bot never has. */
+  private deleteMessage(params: string[]): Reply {
+    return this.withMessage(params, (message) => {
+      if (message.author.id !== this.world.botUser.id) return { status: 403, body: { message: 'Missing Permissions', code: 50013 } };
+      this.world.removeMessage(message);
+      return { status: 204 };
     });
   }
 

@@ -136,6 +136,19 @@ describe('FakeDiscord with the real discord.js client', () => {
     expect(fake.messages(fake.textChannelId).map((m) => m.content)).toEqual([`<@${fake.botUser.id}> ping`, 'pong (edited)', 'plain']);
   });
 
+  it('deletes the bot\'s own message (204, MESSAGE_DELETE) and refuses to delete a user\'s (403 50013)', async () => {
+    const { client } = await connect();
+    const deleted: string[] = [];
+    client.on(Events.MessageDelete, (m) => deleted.push(m.id));
+    const mine = await textChannel(client).send('short-lived');
+    await mine.delete();
+    expect(fake.sentMessages(fake.textChannelId).map((m) => m.id)).not.toContain(mine.id);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'DELETE', status: 204 });
+    await waitFor(() => deleted.includes(mine.id), 5_000, 'MESSAGE_DELETE');
+    const theirs = fake.userSays({ content: 'mine, not yours' });
+    await expect(client.rest.delete(`/channels/${fake.textChannelId}/messages/${theirs.id}`)).rejects.toMatchObject({ status: 403, code: 50013 });
+  });
+
   it('answers 400 for empty and too long messages, 404 for unknown channels', async () => {
     const { client } = await connect();
     const channel = textChannel(client);

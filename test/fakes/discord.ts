@@ -317,6 +317,16 @@ export class FakeDiscord {
     this.gateway.dispatch('MESSAGE_CREATE', message, this.messageFilter);
   }
 
+  /** Deletes a message everywhere (a deleted bot message is no longer in `sentMessages`) and dispatches MESSAGE_DELETE. */
+  removeMessage(message: FakeMessage): void {
+    const record = this.channels.get(message.channel_id);
+    if (record) record.messages = record.messages.filter((m) => m !== message);
+    const created = this.created.indexOf(message);
+    if (created >= 0) this.created.splice(created, 1);
+    const payload = { id: message.id, channel_id: message.channel_id, ...(message.guild_id ? { guild_id: message.guild_id } : {}) };
+    this.gateway.dispatch('MESSAGE_DELETE', payload, (intents, d) => (intents & (message.guild_id ? GatewayIntent.GUILD_MESSAGES : GatewayIntent.DIRECT_MESSAGES) ? d : null));
+  }
+
   announceEdit(message: FakeMessage): void {
     this.gateway.dispatch('MESSAGE_UPDATE', message, this.messageFilter);
   }

@@ -147,6 +147,24 @@ describe('FakeOpenAI with the real openai SDK', () => {
     expect(seen.join('')).not.toBe('partial answer that never ends');
   });
 
+  it('streams slowly when asked: pieces a delay apart, and a paced cut ends the connection after all but the last piece', async () => {
+    fake.enqueue({ content: 'abcdefghij', pieces: 5, pieceDelayMs: 60 }, { fault: 'cut-stream', content: 'abcdefghij', pieces: 5, pieceDelayMs: 60 });
+    const arrivals: Array<{ text: string; at: number }> = [];
+    const stream = await client.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'x' }], stream: true });
+    for await (const chunk of stream) if (chunk.choices[0]?.delta.content) arrivals.push({ text: chunk.choices[0].delta.content, at: Date.now() });
+    expect(arrivals.map((a) => a.text).join('')).toBe('abcdefghij');
+    expect(arrivals).toHaveLength(5);
+    expect(arrivals.at(-1)!.at - arrivals[0]!.at).toBeGreaterThanOrEqual(4 * 50);
+
+    const cut = await client.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'x' }], stream: true });
+    const seen: string[] = [];
+    const failure = await (async () => {
+      for await (const chunk of cut) if (chunk.choices[0]?.delta.content) seen.push(chunk.choices[0].delta.content);
+    })().catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(Error);
+    expect(seen.join('')).toBe('abcdefgh');
+  });
+
   it('records requests with their messages, and uses a custom responder', async () => {
     fake.setResponder((req) => ({ content: `${req.messages.length} messages` }));
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [

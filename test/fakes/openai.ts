@@ -8,12 +8,15 @@ export type FakeContentReply = {
   delayMs?: number;
   usage?: { prompt_tokens: number; completion_tokens: number };
   finishReason?: string;
-};
+} & StreamPacing;
+/** How a streamed text goes out: in `pieces` pieces (default 4), `pieceDelayMs` apart (default: all at once). */
+export type StreamPacing = { pieces?: number; pieceDelayMs?: number };
 export type FakeFault =
   | { fault: 'status'; status: number; retryAfterS?: number; message?: string }
   | { fault: 'drop' }
   | { fault: 'malformed' }
-  | { fault: 'cut-stream'; content: string };
+  /** Streams all pieces of `content` but the last, then drops the connection. */
+  | ({ fault: 'cut-stream'; content: string } & StreamPacing);
 export type FakeReply = FakeContentReply | FakeFault;
 
 export type FakeRequest = { body: any; messages: any[]; model: string; stream: boolean; at: number };
@@ -170,10 +173,10 @@ export class FakeOpenAI {
     }
     const delay = this.latencyMs + ('fault' in reply ? 0 : (reply.delayMs ?? 0));
     if (!(await pause(delay, gone.signal, this.closing.signal))) return;
-    this.answer(request, reply, res);
+    await this.answer(request, reply, res, gone.signal);
   }
 
-  private answer(request: FakeRequest, reply: FakeReply, res: ServerResponse): void {
+  private async answer(request: FakeRequest, reply: FakeReply, res: ServerResponse, gone: AbortSignal): Promise<void> {
     if ('fault' in reply) {
       switch (reply.fault) {
         case 'status': {
@@ -196,12 +199,12 @@ export class FakeOpenAI {
           return;
         case 'cut-stream': {
           const id = `chatcmpl-${++this.seq}`;
-          const parts = pieces(reply.content);
+          const parts = pieces(reply.content, reply.pieces);
           const partial = parts.slice(0, Math.max(1, parts.length - 1));
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           const chunks = [{ role: 'assistant', content: '' }, ...partial.map((content) => ({ content }))];
-          const data = chunks.map((delta) => this.sse(id, request, { delta })).join('');
-          res.write(data, () => res.socket?.destroy());
+          if (!(await this.writePaced(res, chunks.map((delta) => this.sse(id, request, { delta })), reply.pieceDelayMs, gone))) return;
+          res.write('', () => res.socket?.destroy());
           return;
         }
       }
@@ -232,18 +235,32 @@ export class FakeOpenAI {
     }
 
     const deltas: unknown[] = [{ role: 'assistant', content: '' }];
-    if (content) for (const piece of pieces(content)) deltas.push({ content: piece });
+    if (content) for (const piece of pieces(content, reply.pieces)) deltas.push({ content: piece });
     toolCalls.forEach((call, index) => {
       deltas.push({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] });
       for (const fragment of pieces(call.function.arguments, 3)) {
         if (fragment) deltas.push({ tool_calls: [{ index, function: { arguments: fragment } }] });
       }
     });
-    let out = deltas.map((delta) => this.sse(id, request, { delta })).join('');
-    out += this.sse(id, request, { delta: {}, finish_reason: finishReason });
-    if (request.body?.stream_options?.include_usage === true) out += this.sse(id, request, null, usage);
+    const events = deltas.map((delta) => this.sse(id, request, { delta }));
+    events.push(this.sse(id, request, { delta: {}, finish_reason: finishReason }));
+    if (request.body?.stream_options?.include_usage === true) events.push(this.sse(id, request, null, usage));
+    events.push('data: [DONE]\n\n');
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    res.end(`${out}data: [DONE]\n\n`);
+    if (await this.writePaced(res, events, reply.pieceDelayMs, gone)) res.end();
+  }
+
+  /** Writes SSE events, `delayMs` apart (all in one write without a delay); false when the client went away. */
+  private async writePaced(res: ServerResponse, events: string[], delayMs: number | undefined, gone: AbortSignal): Promise<boolean> {
+    if (!delayMs) {
+      res.write(events.join(''));
+      return true;
+    }
+    for (const [i, event] of events.entries()) {
+      if (i > 0 && !(await pause(delayMs, gone, this.closing.signal))) return false;
+      res.write(event);
+    }
+    return true;
   }
 
   /** One SSE event; `choice` null means the usage-only chunk (empty choices, as OpenAI sends it). */

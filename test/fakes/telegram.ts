@@ -310,7 +310,12 @@ export class FakeTelegram {
         return this.editMessageText(p);
       case 'deletemessage': {
         const chat = this.chatOf(p.chat_id);
-        if (!this.messages.delete(key(chat.id, num(p.message_id) ?? 0))) throw badRequest('message to delete not found');
+        const msg = this.messages.get(key(chat.id, num(p.message_id) ?? 0));
+        if (!msg) throw badRequest('message to delete not found');
+        this.messages.delete(key(chat.id, msg.message_id));
+        // botMessages lists what the chat shows: a deleted one is gone from it
+        const sent = this.sent.indexOf(msg);
+        if (sent >= 0) this.sent.splice(sent, 1);
         return true;
       }
       case 'setmycommands':

@@ -10,7 +10,7 @@ import { splitMessage } from '../split.ts';
 import { closeError, startError, toChannelError } from './errors.ts';
 import { neutralizeMentions } from './format.ts';
 import { decideInbound, discordEventId, discordSessionId, type DiscordInbound } from './inbound.ts';
-import { createMessageBody, DISCORD_MAX_CONTENT, messageNonce } from './outbound.ts';
+import { createMessageBody, DISCORD_MAX_CONTENT, editMessageBody, messageNonce } from './outbound.ts';
 
 /**
  * Typing shows only if the reply is not out by then: Discord clears the indicator when the bot's
@@ -115,11 +115,21 @@ export class DiscordChannel implements Channel {
     return splitMessage(neutralizeMentions(content), DISCORD_MAX_CONTENT);
   }
 
-  async send(chunk: OutgoingChunk): Promise<void> {
+  async send(chunk: OutgoingChunk): Promise<string> {
     clearTimeout(this.typing.get(chunk.target.chatId));
     this.typing.delete(chunk.target.chatId);
     const body = createMessageBody(chunk.text, chunk.target, messageNonce(chunk.eventId, chunk.index), chunk.index === 0);
-    await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
+    const sent = await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
+    return (sent as { id: string }).id;
+  }
+
+  async edit(target: EventSource, messageId: string, text: string): Promise<void> {
+    const body = editMessageBody(text);
+    await this.rest('edit a message', target.chatId, (client) => client.rest.patch(Routes.channelMessage(target.chatId, messageId), { body }));
+  }
+
+  async remove(target: EventSource, messageId: string): Promise<void> {
+    await this.rest('delete a message', target.chatId, (client) => client.rest.delete(Routes.channelMessage(target.chatId, messageId)));
   }
 
   /** Shows typing after the grace period unless a reply went out first; renewals come every `typingIntervalMs`. */
@@ -210,11 +220,11 @@ export class DiscordChannel implements Channel {
     }
   }
 
-  private async rest(what: string, channelId: string, call: (client: Client) => Promise<unknown>): Promise<void> {
+  private async rest(what: string, channelId: string, call: (client: Client) => Promise<unknown>): Promise<unknown> {
     const client = this.client;
     if (!client) throw new ChannelError(`cannot ${what} in Discord channel ${channelId}: the Discord channel is not running`, true);
     try {
-      await call(client);
+      return await call(client);
     } catch (err) {
       throw toChannelError(err, `${what} in channel ${channelId}`);
     }

@@ -38,3 +38,8 @@ export function createMessageBody(text: string, target: EventSource, nonce: stri
     enforce_nonce: true,
   };
 }
+
+/** The JSON body of `PATCH /channels/{id}/messages/{id}`: new content, still pinging no one. */
+export function editMessageBody(text: string): { content: string; allowed_mentions: { parse: [] } } {
+  return { content: neutralizeMentions(text), allowed_mentions: { parse: [] } };
+}

@@ -12,8 +12,8 @@ import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.
 import { splitMessage } from '../split.ts';
 import { markdownToTelegramHtml } from './format.ts';
 import { decideInbound, type BotIdentity } from './inbound.ts';
-import { describeError, isParseEntitiesError, toChannelError } from './errors.ts';
-import { SendLimiter } from './send-limiter.ts';
+import { describeError, isNotModifiedError, isParseEntitiesError, toChannelError } from './errors.ts';
+import { SendLimiter, TELEGRAM_LIMITS } from './send-limiter.ts';
 
 type TelegramConfig = Config['channels']['telegram'];
 
@@ -120,7 +120,7 @@ export class TelegramChannel implements Channel {
     return splitMessage(content, MAX_CHUNK);
   }
 
-  async send(chunk: OutgoingChunk): Promise<void> {
+  async send(chunk: OutgoingChunk): Promise<string> {
     const { target, text, index } = chunk;
     const options = {
       ...threadOf(target),
@@ -128,14 +128,50 @@ export class TelegramChannel implements Channel {
     };
     const api = this.api();
     try {
-      await api.sendMessage(target.chatId, markdownToTelegramHtml(text), { ...options, parse_mode: 'HTML' });
+      const sent = await api.sendMessage(target.chatId, markdownToTelegramHtml(text), { ...options, parse_mode: 'HTML' });
+      return String(sent.message_id);
     } catch (err) {
       if (!isParseEntitiesError(err)) throw toChannelError(err, 'sendMessage');
       this.log.warn({ chatId: target.chatId, eventId: chunk.eventId, chunk: index, reason: describeError(err) }, 'Telegram rejected the HTML; sending the chunk as plain text');
-      await api.sendMessage(target.chatId, text, options).catch((e: unknown) => {
+      const sent = await api.sendMessage(target.chatId, text, options).catch((e: unknown) => {
         throw toChannelError(e, 'sendMessage');
       });
+      return String(sent.message_id);
     }
+  }
+
+  /** Through the same per-chat limiter as sends; an edit to the text it already has is done, not an error. */
+  async edit(target: EventSource, messageId: string, text: string): Promise<void> {
+    const api = this.api();
+    const edit = (body: string, html: boolean) =>
+      api.editMessageText(target.chatId, Number(messageId), body, html ? { parse_mode: 'HTML' } : {}).then(
+        () => undefined,
+        (err: unknown) => {
+          if (!isNotModifiedError(err)) throw err;
+        },
+      );
+    try {
+      await edit(markdownToTelegramHtml(text), true);
+    } catch (err) {
+      if (!isParseEntitiesError(err)) throw toChannelError(err, 'editMessageText');
+      await edit(text, false).catch((e: unknown) => {
+        throw toChannelError(e, 'editMessageText');
+      });
+    }
+  }
+
+  /** Edits count against the chat's message limits: spread evenly, they never queue behind each other. */
+  editIntervalMs(target: EventSource): number {
+    const { limit, intervalMs } = Number(target.chatId) < 0 ? TELEGRAM_LIMITS.group : TELEGRAM_LIMITS.privateChat;
+    return Math.ceil(intervalMs / limit);
+  }
+
+  async remove(target: EventSource, messageId: string): Promise<void> {
+    await this.api()
+      .deleteMessage(target.chatId, Number(messageId))
+      .catch((err: unknown) => {
+        throw toChannelError(err, 'deleteMessage');
+      });
   }
 
   async sendTyping(target: EventSource): Promise<void> {

@@ -39,6 +39,11 @@ export function isParseEntitiesError(err: unknown): boolean {
   return isApiFailure(err) && err.error_code === 400 && /can't parse entities/i.test(err.description);
 }
 
+/** Telegram's answer to an edit that would leave the message as it is: the message already shows that text. */
+export function isNotModifiedError(err: unknown): boolean {
+  return isApiFailure(err) && err.error_code === 400 && /message is not modified/i.test(err.description);
+}
+
 /**
  * A failed call as a ChannelError: rate limits, 5xx and the network are worth another try; any
  * other 4xx (chat not found, bot blocked, message too long) will fail the same way again.
