@@ -17,6 +17,10 @@ const discord = z.strictObject({
   bot_token: z.string().optional(),
   api_base: z.url().default('https://discord.com/api'),
   allowed_user_ids: userIds,
+  /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered (0: none). */
+  catch_up_max: z.number().int().min(0).default(50),
+  /** Missed messages older than this are not answered. */
+  catch_up_max_age_s: z.number().int().min(0).default(3600),
 });
 
 export const OPENAI_API_BASE = 'https://api.openai.com/v1';

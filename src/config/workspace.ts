@@ -14,6 +14,7 @@ export function workspacePaths(workspace: string) {
     journal: join(state, 'journal.jsonl'),
     pidFile: join(state, 'daemon.pid'),
     statusFile: join(state, 'status.json'),
+    discordCursors: join(state, 'discord-cursors.json'),
     sessions: join(workspace, 'sessions'),
     agentPrompt: join(workspace, 'AGENT.md'),
   };
