@@ -79,6 +79,8 @@ export const configSchema = z.strictObject({
       drain_timeout_s: z.number().positive().default(20),
       /** fsync the journal and the session histories on every write: survives power loss, at a cost in throughput. */
       journal_fsync: z.boolean().default(false),
+      /** Drain and exit (for pm2 to restart) when the V8 heap stays above this many MB; 0: never. */
+      max_heap_mb: z.number().int().min(0).default(0),
     })
     .prefault({}),
 });

@@ -18,6 +18,7 @@ import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { registerSecret, type Logger } from '../log.ts';
 import { releaseLock, takeLock } from './lock.ts';
+import { MemoryWatchdog } from './memory-watchdog.ts';
 import { createPlatformChannels } from './platform-channels.ts';
 import { STATUS_INTERVAL_MS, writeStatus, type StatusSnapshot } from './status.ts';
 
@@ -31,6 +32,8 @@ export interface AppOptions {
   ephemeral?: boolean;
   /** A worker failed with an error no restart can fix (e.g. Discord closed the gateway with 4014). */
   onFatal?: (error: unknown) => void;
+  /** The heap stayed above server.max_heap_mb: the daemon should stop gracefully and be restarted. */
+  onHeapLimit?: () => void;
 }
 
 const PLATFORMS = ['telegram', 'discord'] as const;
@@ -49,6 +52,7 @@ export class App {
   private readonly startedAt = Date.now();
   private watcher?: ConfigWatcher;
   private statusTimer?: NodeJS.Timeout;
+  private readonly heap: MemoryWatchdog;
 
   private constructor(private readonly options: AppOptions) {
     const { workspace, log } = options;
@@ -65,6 +69,7 @@ export class App {
     this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
+    this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
   }
 
   static async start(options: AppOptions): Promise<App> {
@@ -87,6 +92,7 @@ export class App {
       this.watcher.start();
       this.statusTimer = setInterval(() => this.writeStatus(), STATUS_INTERVAL_MS);
       this.writeStatus();
+      this.heap.start();
     }
     log.info({ workspace, channels: [...this.channels.keys()], model: this.config.llm.model }, 'mybot is up');
   }
@@ -133,6 +139,7 @@ export class App {
       channels: Object.fromEntries([...this.channels].map(([name, channel]) => [name, channel.status()])),
       bus: this.bus.stats(),
       repliesWaiting: this.journal?.pendingOfType('outbound') ?? 0,
+      heap: { usedMb: this.heap.heapUsedMb(), limitMb: this.config.server.max_heap_mb },
       ...agent,
     };
   }
@@ -149,6 +156,7 @@ export class App {
   async stop(): Promise<void> {
     const { log } = this.options;
     this.watcher?.stop();
+    this.heap.stop();
     clearInterval(this.statusTimer);
     await Promise.all([...this.channels.values()].map((c) => c.pause().catch((err) => log.warn({ err, channel: c.name }, 'pause failed'))));
     await this.bus.stop(this.config.server.drain_timeout_s * 1000);
