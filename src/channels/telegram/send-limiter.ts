@@ -40,8 +40,8 @@ interface ChatQueue {
   lastSend: number;
   /** Telegram's retry_after: no send of any kind goes to this chat before then. */
   pausedUntil: number;
-  /** A best-effort call is on the wire: another one would only race it into the same 429. */
-  bestEffortInFlight: boolean;
+  /** A best-effort call on the wire: a send waits for its answer, which may be a 429 for the whole chat. */
+  bestEffortInFlight: Promise<unknown> | undefined;
 }
 
 /**
@@ -74,7 +74,8 @@ export class SendLimiter {
     const chat = this.chatQueue(key);
     return chat.queue.add(async () => {
       for (let attempt = 0; ; attempt++) {
-        // no await when not paused: a send under the limits starts synchronously
+        // no await when nothing is in the way: a send under the limits starts synchronously
+        if (chat.bestEffortInFlight) await chat.bestEffortInFlight;
         const paused = waitUntil(chat.pausedUntil);
         if (paused) await paused;
         chat.lastSend = Date.now();
@@ -91,20 +92,20 @@ export class SendLimiter {
 
   /**
    * A best-effort call (a typing indicator): sent now if the chat has nothing queued, in flight or
-   * paused, else dropped (undefined), so it never delays a message. It does not count against the
-   * windows, which are Telegram's limits on messages; a 429 it gets still pauses the chat.
+   * paused, else dropped (undefined), so it never waits behind a message; a message waits at most
+   * for its answer. It does not count against the windows, which are Telegram's limits on
+   * messages; a 429 it gets pauses the chat like any other.
    */
   tryNow<T>(chatId: number | string, send: () => Promise<T>): Promise<T> | undefined {
     const key = String(chatId);
     const chat = this.chatQueue(key);
     if (chat.bestEffortInFlight || chat.queue.size > 0 || chat.queue.pending > 0 || chat.pausedUntil > Date.now()) return undefined;
-    chat.bestEffortInFlight = true;
     const done = (outcome: unknown): void => {
-      chat.bestEffortInFlight = false;
+      chat.bestEffortInFlight = undefined;
       const retryAfter = this.retryAfterOf(outcome);
       if (retryAfter !== undefined) this.pause(key, chat, retryAfter);
     };
-    return send().then(
+    const call = send().then(
       (value) => {
         done(value);
         return value;
@@ -114,6 +115,8 @@ export class SendLimiter {
         throw err;
       },
     );
+    chat.bestEffortInFlight = call.catch(() => undefined);
+    return call;
   }
 
   /** How many chats have a queue right now (idle ones are forgotten once their window has passed). */
@@ -136,7 +139,7 @@ export class SendLimiter {
       this.sweep();
       // groups, supergroups and channels have negative ids; "@channelname" counts as a chat
       const limit = Number(key) < 0 ? this.limits.group : this.limits.privateChat;
-      chat = { queue: windowQueue(limit, 1), intervalMs: limit.intervalMs, lastSend: 0, pausedUntil: 0, bestEffortInFlight: false };
+      chat = { queue: windowQueue(limit, 1), intervalMs: limit.intervalMs, lastSend: 0, pausedUntil: 0, bestEffortInFlight: undefined };
       this.chats.set(key, chat);
     }
     return chat;

@@ -97,6 +97,17 @@ describe('SendLimiter', () => {
       expect(calls).toBe(6);
     });
 
+    it('holds a message sent while a best-effort call is on the wire until its answer, and honours a 429 in it', async () => {
+      const limiter = new SendLimiter(SMALL, { retryAfterOf });
+      let answer!: (v: unknown) => void;
+      const typing = limiter.tryNow(8, () => new Promise((resolve) => (answer = resolve)));
+      const t0 = performance.now();
+      const message = limiter.schedule(8, async () => performance.now());
+      answer(tooMany(1));
+      await typing;
+      expect((await message) - t0).toBeGreaterThanOrEqual(995);
+    });
+
     it('drops a best-effort call while the chat is busy or paused, and a 429 on one pauses the chat for messages', async () => {
       const limiter = new SendLimiter(SMALL, { retryAfterOf });
       let release!: () => void;
