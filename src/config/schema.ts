@@ -28,6 +28,10 @@ const discord = z.strictObject({
   bot_token: z.string().optional(),
   api_base: z.url().default('https://discord.com/api'),
   ...access,
+  /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered (0: none). */
+  catch_up_max: z.number().int().min(0).default(50),
+  /** Missed messages older than this are not answered. */
+  catch_up_max_age_s: z.number().int().min(0).default(3600),
 });
 
 /** Unset = no limit. Windows: messages over the last 60 s; tokens and cost per UTC day. */
@@ -112,6 +116,8 @@ export const configSchema = z.strictObject({
       drain_timeout_s: z.number().positive().default(20),
       /** fsync the journal and the session histories on every write: survives power loss, at a cost in throughput. */
       journal_fsync: z.boolean().default(false),
+      /** Drain and exit (for pm2 to restart) when the V8 heap stays above this many MB; 0: never. */
+      max_heap_mb: z.number().int().min(0).default(0),
     })
     .prefault({}),
 })

@@ -18,6 +18,7 @@ export function workspacePaths(workspace: string) {
     pairing: join(state, 'pairing.json'),
     /** Messages, tokens and cost per user and chat today, for limits and /usage. */
     usage: join(state, 'usage.json'),
+    discordCursors: join(state, 'discord-cursors.json'),
     sessions: join(workspace, 'sessions'),
     agentPrompt: join(workspace, 'AGENT.md'),
   };

@@ -22,6 +22,7 @@ import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { registerSecret, type Logger } from '../log.ts';
 import { releaseLock, takeLock } from './lock.ts';
+import { MemoryWatchdog } from './memory-watchdog.ts';
 import { createPlatformChannels } from './platform-channels.ts';
 import { STATUS_INTERVAL_MS, writeStatus, type StatusSnapshot } from './status.ts';
 
@@ -35,6 +36,8 @@ export interface AppOptions {
   ephemeral?: boolean;
   /** A worker failed with an error no restart can fix (e.g. Discord closed the gateway with 4014). */
   onFatal?: (error: unknown) => void;
+  /** The heap stayed above server.max_heap_mb: the daemon should stop gracefully and be restarted. */
+  onHeapLimit?: () => void;
 }
 
 const PLATFORMS = ['telegram', 'discord'] as const;
@@ -57,6 +60,7 @@ export class App {
   private readonly startedAt = Date.now();
   private watcher?: ConfigWatcher;
   private statusTimer?: NodeJS.Timeout;
+  private readonly heap: MemoryWatchdog;
 
   private constructor(private readonly options: AppOptions) {
     const { workspace, log } = options;
@@ -77,6 +81,7 @@ export class App {
     this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
+    this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
   }
 
   static async start(options: AppOptions): Promise<App> {
@@ -89,7 +94,7 @@ export class App {
     const { workspace, log, ephemeral } = this.options;
     await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
     await this.supervisor.start(this.agent);
-    const channels = [...createPlatformChannels(this.current, this.publish, log, this.pairing), ...(this.options.extraChannels?.(this.publish) ?? [])];
+    const channels = [...createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors }), ...(this.options.extraChannels?.(this.publish) ?? [])];
     for (const channel of channels) this.channels.set(channel.name, channel);
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
@@ -99,6 +104,7 @@ export class App {
       this.watcher.start();
       this.statusTimer = setInterval(() => this.writeStatus(), STATUS_INTERVAL_MS);
       this.writeStatus();
+      this.heap.start();
     }
     const hint = pairingHint(this.config);
     if (hint) log.info({ channels: hint.channels }, hint.msg);
@@ -126,7 +132,7 @@ export class App {
       this.channels.delete(name);
       log.info({ channel: name }, 'channel stopped for a config change');
     }
-    const channel = createPlatformChannels(this.current, this.publish, log, this.pairing).find((c) => c.name === name);
+    const channel = createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors }).find((c) => c.name === name);
     if (!channel) return;
     this.channels.set(name, channel);
     try {
@@ -146,6 +152,7 @@ export class App {
       channels: Object.fromEntries([...this.channels].map(([name, channel]) => [name, channel.status()])),
       bus: this.bus.stats(),
       repliesWaiting: this.journal?.pendingOfType('outbound') ?? 0,
+      heap: { usedMb: this.heap.heapUsedMb(), limitMb: this.config.server.max_heap_mb },
       ...agent,
     };
   }
@@ -162,6 +169,7 @@ export class App {
   async stop(): Promise<void> {
     const { log } = this.options;
     this.watcher?.stop();
+    this.heap.stop();
     clearInterval(this.statusTimer);
     await Promise.all([...this.channels.values()].map((c) => c.pause().catch((err) => log.warn({ err, channel: c.name }, 'pause failed'))));
     await this.bus.stop(this.config.server.drain_timeout_s * 1000);

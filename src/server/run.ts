@@ -7,6 +7,7 @@ import { prepareWorkspace } from '../config/workspace.ts';
 import { MybotError } from '../core/errors.ts';
 import { flushLog, log, registerSecret } from '../log.ts';
 import { App } from './app.ts';
+import { HEAP_EXIT_CODE } from './memory-watchdog.ts';
 
 export interface RunOptions {
   workspace: string;
@@ -41,6 +42,7 @@ export async function run(options: RunOptions): Promise<void> {
       log,
       ephemeral: chat,
       onFatal: (err) => void shutdown('a worker failed for good', `mybot: ${err instanceof Error ? err.message : String(err)}`),
+      onHeapLimit: () => void shutdown('heap above server.max_heap_mb', undefined, HEAP_EXIT_CODE),
       ...(chat ? { extraChannels: (publish) => [new TerminalChannel(publish, process.stdin, process.stdout, () => void shutdown('end of input'))] } : {}),
     });
   } catch (err) {
@@ -51,8 +53,8 @@ export async function run(options: RunOptions): Promise<void> {
   }
   process.send?.('ready');
 
-  /** With `failure`, the daemon exits 1 after the graceful stop, saying what to fix in that one line. */
-  async function shutdown(reason: string, failure?: string): Promise<void> {
+  /** With `failure`, the daemon exits 1 after the graceful stop, saying what to fix in that one line; else with `exitCode`. */
+  async function shutdown(reason: string, failure?: string, exitCode = 0): Promise<void> {
     if (stopping) {
       log.warn({ reason }, 'second signal: exiting now; unfinished work stays in the journal');
       await flushLog();
@@ -69,7 +71,7 @@ export async function run(options: RunOptions): Promise<void> {
     }
     if (failure) return await fatal(failure);
     await flushLog();
-    process.exit(0);
+    process.exit(exitCode);
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -13,6 +13,8 @@ export interface StatusSnapshot {
   bus: BusStats;
   /** Outbound events not yet accepted by their platform. */
   repliesWaiting: number;
+  /** V8's heap in use, and server.max_heap_mb (0: no limit). */
+  heap?: { usedMb: number; limitMb: number };
   sessionsActiveLastHour: number;
   llmErrorsLastHour: number;
 }
@@ -43,6 +45,7 @@ export function formatStatus(snapshot: StatusSnapshot | undefined, running: bool
     `  bus queue depth: ${snapshot.bus.queued}; unacknowledged events: ${snapshot.bus.unacked}`,
     `  replies waiting for delivery: ${snapshot.repliesWaiting}`,
     `  LLM errors in the last hour: ${snapshot.llmErrorsLastHour}`,
+    ...(snapshot.heap ? [`  heap in use: ${snapshot.heap.usedMb} MB${snapshot.heap.limitMb > 0 ? ` (server.max_heap_mb: ${snapshot.heap.limitMb})` : ''}`] : []),
   ];
   return lines.join('\n');
 }

@@ -8,14 +8,16 @@ export interface SentRecord {
   at: number;
   /** How many tagged paragraphs its reply has. */
   parts: number;
-  /** Discord only: whether the daemon's gateway session was up when it was sent. */
-  gatewayUp: boolean;
 }
 
 export interface Score {
   sent: Record<Platform, number>;
-  /** Discord messages the daemon never received: the gateway does not replay them after a new IDENTIFY. */
-  discordApart: { sentWhileDown: number; inFlightAtKill: number };
+  /**
+   * Discord messages never received that opened their conversation: sent while the daemon was down
+   * (or unread in its socket at a kill) in a DM or channel where it had journaled nothing yet. The
+   * catch-up reads only conversations the bot served, and Discord lists no DM channels to a bot.
+   */
+  discordFirstContactMissed: SentRecord[];
   /** Messages whose whole reply arrived. */
   delivered: number;
   deliveredRecords: SentRecord[];
@@ -31,8 +33,6 @@ export interface Score {
 }
 
 const TAGS = /\bm(\d+)-(\d+)\b/g;
-/** A Discord message sent this shortly before a kill may still have been in the socket, unread. */
-const IN_FLIGHT_MS = 1_000;
 
 /**
  * Counts, per session, what arrived against what was sent. A bot message is identified by the
@@ -40,10 +40,10 @@ const IN_FLIGHT_MS = 1_000;
  * arrived, duplicated when a part arrived twice, and out of order when a part arrives after a part
  * of a message sent later in the same session.
  */
-export function score(sent: SentRecord[], journaled: ReadonlySet<string>, kills: readonly number[]): Score {
+export function score(sent: SentRecord[], journaled: ReadonlySet<string>): Score {
   const result: Score = {
     sent: { telegram: 0, discord: 0 },
-    discordApart: { sentWhileDown: 0, inFlightAtKill: 0 },
+    discordFirstContactMissed: [],
     delivered: 0,
     deliveredRecords: [],
     lost: [],
@@ -91,17 +91,16 @@ export function score(sent: SentRecord[], journaled: ReadonlySet<string>, kills:
         result.deliveredRecords.push(record);
       }
       else if (counts.some((n) => n >= 1)) result.lost.push(record);
-      else if (session.platform === 'discord' && !journaled.has(record.eventId)) classifyUnreceived(record, kills, result);
+      else if (session.platform === 'discord' && !journaled.has(record.eventId) && !servedBefore(records, record, journaled)) result.discordFirstContactMissed.push(record);
       else result.lost.push(record);
     }
   }
   return result;
 }
 
-function classifyUnreceived(record: SentRecord, kills: readonly number[], result: Score): void {
-  if (!record.gatewayUp) result.discordApart.sentWhileDown++;
-  else if (kills.some((k) => k >= record.at && k - record.at <= IN_FLIGHT_MS)) result.discordApart.inFlightAtKill++;
-  else result.lost.push(record);
+/** Whether a message before `record` in its conversation was journaled: then the daemon had a catch-up cursor there. */
+function servedBefore(records: readonly SentRecord[], record: SentRecord, journaled: ReadonlySet<string>): boolean {
+  return records.slice(0, records.indexOf(record)).some((r) => journaled.has(r.eventId));
 }
 
 /** Every event id the journal ever held: pending events and the remembered ids of acknowledged ones. */

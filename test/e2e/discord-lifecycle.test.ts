@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Daemon } from '../helpers/daemon.ts';
+import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { DiscordWorld } from './discord-setup.ts';
 
 const INTENT_FIX = 'enable the Message Content intent: Developer Portal → your application → Bot → Privileged Gateway Intents → Message Content Intent';
@@ -91,5 +93,22 @@ describe('the Discord channel across start, fatal closes and crashes', () => {
     expect((await world.replyTo(message)).content).toBe('echo: remember me');
     await second.waitForLog('reply delivered', (l) => l['eventId'] === `discord:${message.channel_id}:${message.id}:reply`);
     expect(world.repliesTo(message)).toHaveLength(1);
+  });
+
+  it('npm run status does not call a gateway connected while it acknowledges no heartbeat, and does again once it does', { timeout: 60_000 }, async () => {
+    world = await DiscordWorld.start();
+    const daemon = spawn(world.config());
+    await daemon.ready();
+    const status = () => spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'status', '--workspace', daemon.workspace], { cwd: PROJECT_ROOT, encoding: 'utf8' }).stdout;
+    await waitFor(() => status().includes('discord: connected'), 15_000, 'discord: connected');
+
+    world.discord.gateway.ackHeartbeats = false;
+    await waitFor(() => /discord: reconnecting \(last error: the Discord gateway has not acknowledged a heartbeat for \d+ s\)/.test(status()), 20_000, 'the missing heartbeat ACKs in the status');
+    // discord.js reconnects and even resumes meanwhile, but a resumed socket without ACKs is still not connected
+    for (let i = 0; i < 3; i++) expect(status()).not.toContain('discord: connected');
+    expect(world.discord.resumeCount).toBeGreaterThan(0);
+
+    world.discord.gateway.ackHeartbeats = true;
+    await waitFor(() => status().includes('discord: connected'), 20_000, 'discord: connected again');
   });
 });

@@ -184,7 +184,8 @@ export class FakeDiscordRest {
       for (const [field, value] of [['after', after], ['before', before]] as const) {
         if (value !== null && !/^\d+$/.test(value)) return invalidForm(field, 'NUMBER_TYPE_COERCE', `Value "${value}" is not snowflake.`);
       }
-      const all = this.world.messages(channel.id);
+      // by id, which is by time: a message can be created with an earlier timestamp than the last one
+      const all = this.world.messages(channel.id).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       const page = after
         ? all.filter((m) => BigInt(m.id) > BigInt(after)).slice(0, limit)
         : before

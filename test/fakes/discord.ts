@@ -29,6 +29,8 @@ export interface UserSaysOptions {
   attachments?: number;
   mentionEveryone?: boolean;
   type?: number;
+  /** When it was sent (ms since the epoch; default now): its snowflake and timestamp say so, e.g. a message from hours ago. */
+  at?: number;
 }
 
 export interface TypingCall {
@@ -56,11 +58,18 @@ const MENTION = /<@!?(\d+)>/g;
 /** Increasing snowflake ids (timestamp << 22, bumped by one when two are minted in the same millisecond). */
 export class SnowflakeSource {
   private last = 0n;
+  private sequence = 0;
 
   next(): string {
     const now = (BigInt(Date.now()) - DISCORD_EPOCH) << 22n;
     this.last = now > this.last ? now : this.last + 1n;
     return this.last.toString();
+  }
+
+  /** A snowflake minted at `ms` (unique: the low bits count up). */
+  at(ms: number): string {
+    this.sequence = (this.sequence + 1) % 4096;
+    return (((BigInt(ms) - DISCORD_EPOCH) << 22n) | BigInt(this.sequence)).toString();
   }
 }
 
@@ -252,6 +261,7 @@ export class FakeDiscord {
       content, mentions, mention_everyone: opts.mentionEveryone ?? false,
       attachments: Array.from({ length: opts.attachments ?? 0 }, (_, i) => this.fakeAttachment(channel.id, i)),
       type: opts.type ?? (opts.replyToMessageId ? 19 : 0), ...reference,
+      ...(opts.at !== undefined ? { id: this.ids.at(opts.at), timestamp: new Date(opts.at).toISOString() } : {}),
     });
     this.postMessage(message);
     return message;
@@ -307,7 +317,8 @@ export class FakeDiscord {
     const record = this.channels.get(message.channel_id);
     if (!record) throw new Error(`FakeDiscord: unknown channel ${message.channel_id}`);
     record.messages.push(message);
-    record.channel.last_message_id = message.id;
+    const last = record.channel.last_message_id;
+    if (!last || BigInt(message.id) > BigInt(last)) record.channel.last_message_id = message.id;
     const thread = record.channel;
     if (thread.type === ChannelType.PUBLIC_THREAD || thread.type === ChannelType.PRIVATE_THREAD) {
       thread['message_count'] = Number(thread['message_count'] ?? 0) + 1;

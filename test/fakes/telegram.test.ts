@@ -229,6 +229,17 @@ describe('FakeTelegram with the real grammY Bot', () => {
     await expect(bot.api.sendMessage(group, '3')).rejects.toMatchObject({ error_code: 429, parameters: { retry_after: 60 } });
   });
 
+  it('rateLimitChat answers 429 to every call to that chat until retry_after has passed, and only to that chat', async () => {
+    const a = fake.userSays({ chatId: 501, text: 'a' }).chat.id;
+    const b = fake.userSays({ chatId: 502, text: 'b' }).chat.id;
+    fake.rateLimitChat(a, 1);
+    await expect(bot.api.sendMessage(a, 'first')).rejects.toMatchObject({ error_code: 429, parameters: { retry_after: 1 } });
+    await expect(bot.api.sendChatAction(a, 'typing')).rejects.toMatchObject({ error_code: 429 });
+    await bot.api.sendMessage(b, 'other chat');
+    await waitFor(async () => (await bot.api.sendMessage(a, 'later').then(() => true, () => false)) || undefined, 3_000, 'the chat to take messages again');
+    expect(fake.botMessages(a).map((m) => m.text)).toEqual(['later']);
+  });
+
   it('waitFor names what it waited for', async () => {
     await expect(waitFor(() => false, 30, 'the impossible')).rejects.toThrow('the impossible');
   });

@@ -123,6 +123,9 @@ export class FakeTelegram {
   private readonly faultRates = new Map<string, () => TelegramFault | undefined>();
   private readonly commands = new Map<string, unknown>();
   private readonly groupSends = new Map<number, number[]>();
+  /** Chats about to be rate limited (seconds of retry_after), and chats rate limited until a time. */
+  private readonly chatLimitsArmed = new Map<number, number>();
+  private readonly chatBlockedUntil = new Map<number, number>();
   private groupLimit: number | undefined;
   private groupWindowMs = 60_000;
   private queue: FakeUpdate[] = [];
@@ -191,6 +194,14 @@ export class FakeTelegram {
   limitGroupSends(limit: number | undefined, windowMs = 60_000): void {
     this.groupLimit = limit;
     this.groupWindowMs = windowMs;
+  }
+
+  /**
+   * The next call aimed at `chatId` (any method with that chat_id) answers 429 with `retry_after`, and
+   * so does every call to that chat until those seconds have passed, as Telegram's flood wait does.
+   */
+  rateLimitChat(chatId: number, retryAfterS: number): void {
+    this.chatLimitsArmed.set(chatId, retryAfterS);
   }
 
   botMessages(chatId?: number): FakeMessage[] {
@@ -267,6 +278,7 @@ export class FakeTelegram {
       if (!route) throw new ApiError(404, 'Not Found');
       if (decodeURIComponent(route[1] as string) !== this.token) throw new ApiError(401, 'Unauthorized');
       const method = rec.method.toLowerCase(); // Bot API method names are case-insensitive
+      this.checkChatLimit(num(rec.params.chat_id));
       const fault = this.takeFault(method);
       if (fault?.kind === 'drop' && !fault.afterEffect) return this.drop(req, rec);
       if (fault && fault.kind !== 'drop') throw faultError(fault);
@@ -421,6 +433,18 @@ export class FakeTelegram {
     const chat = this.chats.get(id);
     if (!chat) throw badRequest('chat not found');
     return chat;
+  }
+
+  private checkChatLimit(chatId: number | undefined): void {
+    if (chatId === undefined) return;
+    const t = Date.now();
+    const blockedUntil = this.chatBlockedUntil.get(chatId) ?? 0;
+    if (blockedUntil > t) throw tooMany(Math.ceil((blockedUntil - t) / 1000));
+    const armed = this.chatLimitsArmed.get(chatId);
+    if (armed === undefined) return;
+    this.chatLimitsArmed.delete(chatId);
+    this.chatBlockedUntil.set(chatId, t + armed * 1000);
+    throw tooMany(armed);
   }
 
   private checkGroupLimit(chat: FakeChat): void {

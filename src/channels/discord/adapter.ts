@@ -1,4 +1,4 @@
-import { Client, Events, GatewayIntentBits, Partials, Routes, type Message } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Partials, Routes, Status, type Message } from 'discord.js';
 import { createEvent, type EventSource, type InboundEvent } from '../../core/events.ts';
 import { ChannelError } from '../../core/errors.ts';
 import type { Config } from '../../config/schema.ts';
@@ -7,9 +7,12 @@ import { TEXT_ONLY_TEXT } from '../access.ts';
 import type { AccessGate } from '../access-gate.ts';
 import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
 import { splitMessage } from '../split.ts';
+import { CatchUp } from './catch-up.ts';
+import { CursorStore } from './cursors.ts';
 import { closeError, startError, toChannelError } from './errors.ts';
 import { neutralizeMentions } from './format.ts';
-import { decideInbound, discordEventId, discordSessionId, type DiscordInbound } from './inbound.ts';
+import { GatewayHealth } from './gateway-health.ts';
+import { decideInbound, discordEventId, discordSessionId, type DiscordInbound, type InboundDecision } from './inbound.ts';
 import { createMessageBody, DISCORD_MAX_CONTENT, editMessageBody, messageNonce } from './outbound.ts';
 
 /**
@@ -43,6 +46,9 @@ export class DiscordChannel implements Channel {
   private failStart: ((error: ChannelError) => void) | undefined;
   /** Typing indicators waiting out the grace period, by channel id. */
   private readonly typing = new Map<string, NodeJS.Timeout>();
+  private readonly health = new GatewayHealth();
+  private cursors: CursorStore | undefined;
+  private catchUp: CatchUp<Message> | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -50,6 +56,7 @@ export class DiscordChannel implements Channel {
     private readonly publish: Publish,
     log: Logger,
     private readonly access: AccessGate,
+    private readonly cursorFile: string,
   ) {
     this.log = log.child({ mod: 'discord' });
   }
@@ -59,6 +66,7 @@ export class DiscordChannel implements Channel {
     if (!token) throw new ChannelError('channels.discord.bot_token is missing: set it or DISCORD_BOT_TOKEN', false, { fatal: true });
     this.state = 'connecting';
     this.paused = false;
+    const cursors = (this.cursors = new CursorStore(this.cursorFile, this.log));
     const client = new Client({
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
       // DMs arrive without a CHANNEL_CREATE first: without this partial discord.js drops them
@@ -67,6 +75,16 @@ export class DiscordChannel implements Channel {
       failIfNotExists: false,
     });
     this.client = client;
+    this.catchUp = new CatchUp<Message>({
+      cursors,
+      limits: () => ({ max: this.settings().catch_up_max, maxAgeS: this.settings().catch_up_max_age_s }),
+      fetchAfter: (channelId, after, limit) => fetchAfter(client, channelId, after, limit),
+      isAddressed: (message) => this.decide(client, message).action !== 'ignore',
+      handle: (message) => this.handle(client, message),
+      paused: () => this.paused,
+      describeFailure: (channelId, error) => toChannelError(error, `read the messages missed in channel ${channelId}`),
+      log: this.log,
+    });
     this.listen(client);
     try {
       const ready = new Promise<void>((resolve, reject) => {
@@ -108,6 +126,7 @@ export class DiscordChannel implements Channel {
     this.typing.clear();
     if (this.state !== 'failed') this.state = 'stopped';
     await client?.destroy();
+    this.cursors?.flush();
   }
 
   render(content: string): string[] {
@@ -146,6 +165,12 @@ export class DiscordChannel implements Channel {
   }
 
   status(): ChannelStatus {
+    const shards = [...(this.client?.ws.shards.values() ?? [])];
+    if (this.state === 'connected' && shards.length > 0) {
+      if (shards.some((shard) => shard.status !== Status.Ready)) return { state: 'reconnecting', lastError: 'the gateway session is being re-established' };
+      const silentMs = this.health.silentFor(Math.max(...shards.map((shard) => shard.lastPingTimestamp)));
+      if (silentMs !== undefined) return { state: 'reconnecting', lastError: `the Discord gateway has not acknowledged a heartbeat for ${Math.round(silentMs / 1000)} s` };
+    }
     return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
   }
 
@@ -162,13 +187,17 @@ export class DiscordChannel implements Channel {
     });
     client.on(Events.ShardReady, (shardId) => {
       if (this.running) this.state = 'connected';
+      this.health.onSessionStart();
       this.log.info({ shardId }, 'gateway session started');
+      // a new session (not a RESUME) replays nothing: what came meanwhile can only be fetched
+      void this.catchUp?.run();
     });
     client.on(Events.Invalidated, () => this.log.warn('gateway session invalidated'));
     client.on(Events.ShardError, (err, shardId) => this.log.warn({ err, shardId }, 'gateway connection error'));
     client.on(Events.Error, (err) => this.log.error({ err }, 'discord.js error'));
     // only known lines: other debug lines may carry the IDENTIFY payload
     client.on(Events.Debug, (line) => {
+      this.health.onDebugLine(line);
       const invalid = INVALID_SESSION.exec(line);
       if (invalid) this.log.warn({ resumable: invalid[1] === 'true' }, 'gateway session invalidated by Discord');
       else if (GATEWAY_NOTICE.test(line)) this.log.info({ detail: line }, 'gateway');
@@ -179,35 +208,46 @@ export class DiscordChannel implements Channel {
   }
 
   private onMessage(client: Client, message: Message): void {
-    const botId = client.user?.id;
-    if (this.paused || !botId) return;
-    const decision = decideInbound(toInbound(message, botId), botId, (userId, isPrivate) => this.access.allows(userId, isPrivate));
+    if (this.paused || !client.user) return;
+    if (this.catchUp) this.catchUp.live(message);
+    else void this.handle(client, message);
+  }
+
+  private decide(client: Client, message: Message): InboundDecision {
+    const botId = client.user!.id;
+    return decideInbound(toInbound(message, botId), botId, (userId, isPrivate) => this.access.allows(userId, isPrivate));
+  }
+
+  /** Live and caught-up messages alike. Resolves once the message is journaled or needs nothing, and moves its channel's cursor. */
+  private async handle(client: Client, message: Message): Promise<void> {
+    const decision = this.decide(client, message);
     const eventId = discordEventId(message.channelId, message.id);
     const sessionId = discordSessionId(message.channelId);
     switch (decision.action) {
       case 'ignore':
         if (decision.reason === 'empty') this.log.debug({ eventId }, 'empty message ignored');
-        return;
+        break;
       case 'refuse': {
         this.log.info({ eventId, userId: message.author.id }, 'message from a user not in channels.discord.allowed_user_ids');
         const answer = this.access.turnAway(sourceOf(message), message.author.username);
         if (answer) void this.notice(message, eventId, answer);
-        return;
+        break;
       }
       case 'text-only':
         void this.notice(message, eventId, TEXT_ONLY_TEXT);
-        return;
+        break;
       case 'answer': {
+        this.cursors?.open(message.channelId, message.id);
         const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message), content: decision.content, retryCount: 0 });
-        // a replayed MESSAGE_CREATE has the same event id: the journal turns it away
-        this.publish(event).then(
-          (fresh) => {
-            if (!fresh) this.log.debug({ eventId, sessionId }, 'message already handled; duplicate ignored');
-          },
-          (err: unknown) => this.log.error({ err, eventId, sessionId }, 'could not journal a Discord message; it will not be answered'),
-        );
+        try {
+          // a replayed MESSAGE_CREATE, or one fetched again, has the same event id: the journal turns it away
+          if (!(await this.publish(event))) this.log.debug({ eventId, sessionId }, 'message already handled; duplicate ignored');
+        } catch (err) {
+          return this.log.error({ err, eventId, sessionId }, 'could not journal a Discord message; it will not be answered');
+        }
       }
     }
+    this.cursors?.advance(message.channelId, message.id);
   }
 
   /** A fixed answer that needs no LLM (refusal, text only), sent once even if the message is replayed. */
@@ -241,6 +281,12 @@ export class DiscordChannel implements Channel {
       this.onCrash?.(error);
     }
   }
+}
+
+async function fetchAfter(client: Client, channelId: string, after: string, limit: number): Promise<Message[]> {
+  const channel = await client.channels.fetch(channelId);
+  if (!channel?.isTextBased()) return [];
+  return [...(await channel.messages.fetch({ after, limit, cache: false })).values()];
 }
 
 function toInbound(message: Message, botId: string): DiscordInbound {

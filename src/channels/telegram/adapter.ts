@@ -12,7 +12,7 @@ import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.
 import { splitMessage } from '../split.ts';
 import { markdownToTelegramHtml } from './format.ts';
 import { decideInbound, type BotIdentity } from './inbound.ts';
-import { describeError, isNotModifiedError, isParseEntitiesError, toChannelError } from './errors.ts';
+import { describeError, isNotModifiedError, isParseEntitiesError, retryAfterOf, toChannelError } from './errors.ts';
 import { SendLimiter, TELEGRAM_LIMITS } from './send-limiter.ts';
 
 type TelegramConfig = Config['channels']['telegram'];
@@ -23,7 +23,9 @@ const MAX_CHUNK = 4096 - 96;
 const CLIENT_TIMEOUT_S = 60;
 const POLL_TIMEOUT_S = 30;
 const STOP_CONFIRM_MS = 3000;
-/** Best-effort calls: never queued behind replies, never retried (the next pulse renews typing anyway). */
+/** A long poll answers within POLL_TIMEOUT_S; no answer for longer than this and the connection is not what it says. */
+const POLL_SILENT_MS = (POLL_TIMEOUT_S + 15) * 1000;
+/** Best-effort calls: dropped rather than queued behind replies, never retried (the next pulse renews typing anyway). */
 const BEST_EFFORT = new Set(['sendChatAction']);
 /** Telegram through grammY: long polling in, sendMessage out. The only file that imports grammy. */
 export class TelegramChannel implements Channel {
@@ -38,6 +40,7 @@ export class TelegramChannel implements Channel {
   private state: ChannelStatus['state'] = 'stopped';
   private lastError?: string;
   private outageSince?: number;
+  private lastPollAnswer = 0;
   private readonly log: Logger;
 
   constructor(
@@ -88,6 +91,7 @@ export class TelegramChannel implements Channel {
           onStart: () => {
             started = true;
             this.state = 'connected';
+            this.lastPollAnswer = Date.now();
             this.log.info({ bot: me.username }, 'telegram polling started');
             resolve();
           },
@@ -183,6 +187,10 @@ export class TelegramChannel implements Channel {
   }
 
   status(): ChannelStatus {
+    const silentMs = Date.now() - this.lastPollAnswer;
+    if (this.state === 'connected' && silentMs > POLL_SILENT_MS) {
+      return { state: 'reconnecting', lastError: `getUpdates has not answered for ${Math.round(silentMs / 1000)} s` };
+    }
     return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
   }
 
@@ -223,22 +231,30 @@ export class TelegramChannel implements Channel {
   }
 
   private installTransformers(bot: Bot): void {
-    const limiter = new SendLimiter();
+    const limiter = new SendLimiter(TELEGRAM_LIMITS, {
+      retryAfterOf,
+      onPause: (chatId, retryAfterS) => this.log.warn({ chatId, retryAfterS }, 'Telegram asked to slow down (429): pausing sends to this chat only'),
+    });
+    // Every call aimed at a chat (messages, notices, edits, typing) goes through that chat's queue.
     const throttle: Transformer = (prev, method, payload, signal) => {
       const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
       if (typeof chatId !== 'number' && typeof chatId !== 'string') return prev(method, payload, signal);
-      return limiter.schedule(chatId, () => prev(method, payload, signal));
+      if (!BEST_EFFORT.has(method)) return limiter.schedule(chatId, () => prev(method, payload, signal));
+      // a dropped typing action is as good as a sent one: the next pulse renews it
+      return limiter.tryNow(chatId, () => prev(method, payload, signal)) ?? Promise.resolve({ ok: true as const, result: true as never });
     };
-    const retry = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 120, rethrowHttpErrors: true });
+    // 5xx only: retry_after is the limiter's, which pauses the chat instead of sleeping in one call
+    // (maxDelaySeconds 0 hands every 429 back); it runs inside the chat's turn, so order holds.
+    const retry = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 0, rethrowHttpErrors: true });
     const unless =
       (skip: (method: string) => boolean, inner: Transformer): Transformer =>
       (prev, method, payload, signal) =>
         skip(method) ? prev(method, payload, signal) : inner(prev, method, payload, signal);
     // Installed inside out: the last one sees each call first.
     bot.api.config.use(
-      unless((m) => BEST_EFFORT.has(m), throttle),
       // getUpdates has grammY's own retry loop, which must see each failure so we can log it
       unless((m) => BEST_EFFORT.has(m) || m === 'getUpdates', retry),
+      throttle,
       (prev, method, payload, signal) => (method === 'getUpdates' ? this.watchPoll(() => prev(method, payload, signal), signal) : prev(method, payload, signal)),
     );
   }
@@ -248,6 +264,7 @@ export class TelegramChannel implements Channel {
     let failure: unknown;
     try {
       const res = await call();
+      this.lastPollAnswer = Date.now();
       if (res.ok) this.connected();
       else failure = res;
       return res;

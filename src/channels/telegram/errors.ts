@@ -34,6 +34,13 @@ export function describeError(err: unknown): string {
   return scrub(err instanceof Error ? err.message : String(err));
 }
 
+/** The seconds Telegram asks to wait, from a 429 (a GrammyError or a failed ApiResponse); undefined for anything else. */
+export function retryAfterOf(outcome: unknown): number | undefined {
+  if (!isApiFailure(outcome) || outcome.error_code !== 429) return undefined;
+  const seconds = outcome.parameters?.retry_after;
+  return typeof seconds === 'number' && seconds >= 0 ? seconds : undefined;
+}
+
 /** Telegram's answer to HTML it cannot parse: the same text can still go out as plain text. */
 export function isParseEntitiesError(err: unknown): boolean {
   return isApiFailure(err) && err.error_code === 400 && /can't parse entities/i.test(err.description);

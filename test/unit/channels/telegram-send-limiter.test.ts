@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Bot } from 'grammy';
+import { retryAfterOf } from '../../../src/channels/telegram/errors.ts';
 import { SendLimiter, TELEGRAM_LIMITS, type SendLimits } from '../../../src/channels/telegram/send-limiter.ts';
 import { FakeTelegram } from '../../fakes/telegram.ts';
 
@@ -58,6 +59,69 @@ describe('SendLimiter', () => {
     await new Promise((resolve) => setTimeout(resolve, SMALL.privateChat.intervalMs + 20));
     await limiter.schedule(4, async () => undefined);
     expect(limiter.chatCount).toBe(1);
+  });
+
+  describe('after a 429', () => {
+    const tooMany = (retryAfter: number) => ({ ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
+
+    it('pauses that chat for retry_after, tries the send again, keeps the chat in order, and lets other chats go', async () => {
+      const paused: string[] = [];
+      const limiter = new SendLimiter(SMALL, { retryAfterOf, onPause: (chat) => paused.push(chat) });
+      const sent: Array<{ chat: number; name: string; at: number }> = [];
+      let failFirst = true;
+      const send = (chat: number, name: string) =>
+        limiter.schedule(chat, async () => {
+          if (failFirst && name === 'a1') {
+            failFirst = false;
+            return tooMany(1);
+          }
+          sent.push({ chat, name, at: performance.now() });
+          return { ok: true };
+        });
+      const t0 = performance.now();
+      await Promise.all([send(-5, 'a1'), send(-5, 'a2'), send(-6, 'b1')]);
+      expect(sent.filter((s) => s.chat === -5).map((s) => s.name)).toEqual(['a1', 'a2']);
+      expect(sent.find((s) => s.name === 'a1')!.at - t0).toBeGreaterThanOrEqual(995);
+      expect(sent.find((s) => s.name === 'b1')!.at - t0).toBeLessThan(200);
+      expect(paused).toEqual(['-5']);
+    });
+
+    it('pauses the chat for a 429 thrown by the call too, and gives up after a few tries with the failure', async () => {
+      const limiter = new SendLimiter(SMALL, { retryAfterOf });
+      let calls = 0;
+      const result = limiter.schedule(9, async () => {
+        calls++;
+        throw tooMany(0);
+      });
+      await expect(result).rejects.toMatchObject({ error_code: 429 });
+      expect(calls).toBe(6);
+    });
+
+    it('holds a message sent while a best-effort call is on the wire until its answer, and honours a 429 in it', async () => {
+      const limiter = new SendLimiter(SMALL, { retryAfterOf });
+      let answer!: (v: unknown) => void;
+      const typing = limiter.tryNow(8, () => new Promise((resolve) => (answer = resolve)));
+      const t0 = performance.now();
+      const message = limiter.schedule(8, async () => performance.now());
+      answer(tooMany(1));
+      await typing;
+      expect((await message) - t0).toBeGreaterThanOrEqual(995);
+    });
+
+    it('drops a best-effort call while the chat is busy or paused, and a 429 on one pauses the chat for messages', async () => {
+      const limiter = new SendLimiter(SMALL, { retryAfterOf });
+      let release!: () => void;
+      const busy = limiter.schedule(3, () => new Promise<void>((resolve) => (release = resolve)));
+      expect(limiter.tryNow(3, async () => 'typing')).toBeUndefined();
+      release();
+      await busy;
+      expect(await limiter.tryNow(3, async () => tooMany(1))).toMatchObject({ error_code: 429 });
+      expect(limiter.tryNow(3, async () => 'typing')).toBeUndefined();
+      const t0 = performance.now();
+      await limiter.schedule(3, async () => undefined);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+      expect(await limiter.tryNow(4, async () => 'other chat')).toBe('other chat');
+    });
   });
 
   it('keeps the defaults at Telegram’s documented limits', () => {
