@@ -92,7 +92,7 @@ export class DeliveryWorker implements Worker {
       for (let index = first; index < chunks.length; index++) {
         await this.put(channel, event, chunks[index]!, index, shown[index]);
         await this.bus.markDelivered(event.id, index + 1);
-        if (index === 0) this.stopTyping(event.sessionId);
+        if (index === 0) this.stopTyping(event.sessionId, event.createdAt);
       }
       await this.removeLeftovers(channel, event, shown.slice(chunks.length));
       await this.bus.ack(event.id);
@@ -104,7 +104,7 @@ export class DeliveryWorker implements Worker {
         refused ? 'the platform refused the reply; kept unacknowledged for the next start' : 'reply not delivered before the stop; kept for the next start',
       );
     } finally {
-      this.stopTyping(event.sessionId);
+      this.stopTyping(event.sessionId, event.createdAt);
     }
   }
 
@@ -170,9 +170,13 @@ export class DeliveryWorker implements Worker {
     setTimeout(pulse, 0);
   }
 
-  private stopTyping(sessionId: string): void {
+  /**
+   * With `answeredAt` (when the reply being delivered was written), typing the agent started after
+   * it is left alone: it is for the session's next turn, which the agent began meanwhile.
+   */
+  private stopTyping(sessionId: string, answeredAt = Infinity): void {
     const entry = this.typing.get(sessionId);
-    if (!entry) return;
+    if (!entry || entry.since > answeredAt) return;
     clearInterval(entry.timer);
     this.typing.delete(sessionId);
   }

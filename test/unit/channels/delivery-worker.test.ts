@@ -7,12 +7,13 @@ import { DeliveryWorker } from '../../../src/channels/delivery-worker.ts';
 import { ChannelError } from '../../../src/core/errors.ts';
 import { Journal } from '../../../src/core/journal.ts';
 import { LocalBus } from '../../../src/core/local-bus.ts';
+import { createEvent, type TypingEvent } from '../../../src/core/events.ts';
 import { outbound } from '../../helpers/events.ts';
 import { memoryLogger } from '../../helpers/log.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 /** A channel named 'test' whose sends fail as `failures` says, in order, then succeed. */
-function flakyChannel(failures: Array<ChannelError | Error>): Channel & { sent: string[]; attempts: number } {
+function flakyChannel(failures: Array<ChannelError | Error>): Channel & { sent: string[]; attempts: number; typingCalls: number } {
   const queue = [...failures];
   const channel = {
     name: 'test',
@@ -29,7 +30,10 @@ function flakyChannel(failures: Array<ChannelError | Error>): Channel & { sent: 
       if (failure) throw failure;
       channel.sent.push(chunk.text);
     },
-    async sendTyping() {},
+    typingCalls: 0,
+    async sendTyping() {
+      channel.typingCalls++;
+    },
     status: () => ({ state: 'connected' as const }),
   };
   return channel;
@@ -72,6 +76,22 @@ describe('DeliveryWorker', () => {
     await bus.stop(1000);
     await worker.stop();
     expect(journal.pendingCount).toBe(0);
+    journal.close();
+  });
+
+  it("delivering a reply late does not stop the typing the agent started meanwhile for the session's next turn", async () => {
+    const channel = flakyChannel([]);
+    const { bus, journal, worker } = await setup(channel);
+    // the agent wrote the reply a moment ago, then began the next turn before the reply went out
+    const reply = { ...outbound('s', 'the answer to the first message'), createdAt: Date.now() - 1000 };
+    await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: 's', source: reply.source, active: true }));
+    await bus.publish(reply);
+    await waitFor(() => channel.sent.length === 1, 2000, 'the reply');
+    // the first pulse comes at once; a stopped indicator would never be renewed
+    await waitFor(() => channel.typingCalls >= 2, 3000, 'typing to be renewed after the reply');
+    await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: 's', source: reply.source, active: false }));
+    await bus.stop(1000);
+    await worker.stop();
     journal.close();
   });
 });
