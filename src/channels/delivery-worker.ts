@@ -10,6 +10,12 @@ import { ReplyDrafts, type DraftTiming, type ShownMessage } from './reply-drafts
 
 /** Backoff between tries of a send that failed in a way worth retrying; the last delay repeats. */
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000, 30000];
+/**
+ * Typing shows only if the reply is not out by then: the platforms clear the indicator when the
+ * bot's message arrives, so a quick answer would only flash it, at the cost of a request that
+ * counts against the chat's limits and goes out ahead of the reply.
+ */
+const TYPING_GRACE_MS = 500;
 /** Typing is never shown longer than this, even if the agent never says it stopped. */
 const TYPING_MAX_MS = 5 * 60_000;
 const DRAFT_TIMING: DraftTiming = { firstAfterMs: 1000, editIntervalMs: 1000 };
@@ -164,10 +170,14 @@ export class DeliveryWorker implements Worker {
       if (Date.now() - entry.since > TYPING_MAX_MS) return this.stopTyping(event.sessionId);
       channel.sendTyping(event.source).catch((err) => this.log.debug({ err, sessionId: event.sessionId }, 'typing indicator failed'));
     };
-    this.typing.set(event.sessionId, { timer: setInterval(pulse, channel.typingIntervalMs), since: Date.now() });
-    // A timer, not setImmediate: the LLM client (undici) writes its request from the check phase,
-    // after checking its idle keep-alive socket, and the typing request must not go out ahead of it.
-    setTimeout(pulse, 0);
+    const entry = {
+      timer: setTimeout(() => {
+        entry.timer = setInterval(pulse, channel.typingIntervalMs);
+        pulse();
+      }, TYPING_GRACE_MS),
+      since: Date.now(),
+    };
+    this.typing.set(event.sessionId, entry);
   }
 
   /**
@@ -177,7 +187,7 @@ export class DeliveryWorker implements Worker {
   private stopTyping(sessionId: string, answeredAt = Infinity): void {
     const entry = this.typing.get(sessionId);
     if (!entry || entry.since > answeredAt) return;
-    clearInterval(entry.timer);
+    clearTimeout(entry.timer);
     this.typing.delete(sessionId);
   }
 }

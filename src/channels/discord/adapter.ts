@@ -15,12 +15,6 @@ import { GatewayHealth } from './gateway-health.ts';
 import { decideInbound, discordEventId, discordSessionId, type DiscordInbound, type InboundDecision } from './inbound.ts';
 import { createMessageBody, DISCORD_MAX_CONTENT, editMessageBody, messageNonce } from './outbound.ts';
 
-/**
- * Typing shows only if the reply is not out by then: Discord clears the indicator when the bot's
- * message arrives, so a quick answer would only flash it, at the cost of a REST call counted
- * against the bot's 50 requests/s.
- */
-const TYPING_GRACE_MS = 500;
 /** discord.js reports an op 9 only as a debug line: `Invalid session; will attempt to resume: false`. */
 const INVALID_SESSION = /Invalid session; will attempt to resume: (true|false)/;
 /** Other discord.js debug lines worth a log: why a connection attempt failed. */
@@ -44,8 +38,6 @@ export class DiscordChannel implements Channel {
   private running = false;
   /** Set when the gateway closed for good during `start`, so `start` rejects with the reason. */
   private failStart: ((error: ChannelError) => void) | undefined;
-  /** Typing indicators waiting out the grace period, by channel id. */
-  private readonly typing = new Map<string, NodeJS.Timeout>();
   private readonly health = new GatewayHealth();
   private cursors: CursorStore | undefined;
   private catchUp: CatchUp<Message> | undefined;
@@ -122,8 +114,6 @@ export class DiscordChannel implements Channel {
     this.running = false;
     const client = this.client;
     this.client = undefined;
-    for (const timer of this.typing.values()) clearTimeout(timer);
-    this.typing.clear();
     if (this.state !== 'failed') this.state = 'stopped';
     await client?.destroy();
     this.cursors?.flush();
@@ -135,8 +125,6 @@ export class DiscordChannel implements Channel {
   }
 
   async send(chunk: OutgoingChunk): Promise<string> {
-    clearTimeout(this.typing.get(chunk.target.chatId));
-    this.typing.delete(chunk.target.chatId);
     const body = createMessageBody(chunk.text, chunk.target, messageNonce(chunk.eventId, chunk.index), chunk.index === 0);
     const sent = await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
     return (sent as { id: string }).id;
@@ -151,17 +139,8 @@ export class DiscordChannel implements Channel {
     await this.rest('delete a message', target.chatId, (client) => client.rest.delete(Routes.channelMessage(target.chatId, messageId)));
   }
 
-  /** Shows typing after the grace period unless a reply went out first; renewals come every `typingIntervalMs`. */
   async sendTyping(target: EventSource): Promise<void> {
-    const channelId = target.chatId;
-    if (this.typing.has(channelId)) return;
-    const timer = setTimeout(() => {
-      this.typing.delete(channelId);
-      this.rest('show typing', channelId, (client) => client.rest.post(Routes.channelTyping(channelId))).catch((err: unknown) =>
-        this.log.debug({ err, channelId }, 'typing indicator failed'),
-      );
-    }, TYPING_GRACE_MS);
-    this.typing.set(channelId, timer);
+    await this.rest('show typing', target.chatId, (client) => client.rest.post(Routes.channelTyping(target.chatId)));
   }
 
   status(): ChannelStatus {
