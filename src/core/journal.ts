@@ -350,7 +350,11 @@ function deferred<T>(): Deferred<T> {
 
 /** writeSync may write only part of the data (a disk filling up): write the rest, or throw. */
 function writeFully(fd: number, text: string): void {
+  const written = writeSync(fd, text);
+  const length = Buffer.byteLength(text, 'utf8');
+  if (written === length) return;
+  // rare: encoded again to write the rest from the byte where the OS stopped
   const data = Buffer.from(text, 'utf8');
-  let offset = 0;
-  while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
+  let offset = written;
+  while (offset < length) offset += writeSync(fd, data, offset, length - offset);
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 type AnyHandler = (event: AnyEvent) => void | Promise<void>;
 
 const PUBLISHED = Promise.resolve(true);
+const NOTHING_TO_DO = Promise.resolve();
 
 interface Lane {
   type: EventType;
@@ -107,12 +108,12 @@ export class LocalBus implements EventBus {
     return true;
   }
 
-  async ack(eventId: string): Promise<void> {
-    await this.journal?.ack(eventId);
+  ack(eventId: string): Promise<void> {
+    return this.journal?.ack(eventId) ?? NOTHING_TO_DO;
   }
 
-  async markDelivered(eventId: string, count: number): Promise<void> {
-    await this.journal?.markDelivered(eventId, count);
+  markDelivered(eventId: string, count: number): Promise<void> {
+    return this.journal?.markDelivered(eventId, count) ?? NOTHING_TO_DO;
   }
 
   deliveredCount(eventId: string): number {
