@@ -94,7 +94,7 @@ export class App {
     const { workspace, log, ephemeral } = this.options;
     await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
     await this.supervisor.start(this.agent);
-    const channels = [...createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors }), ...(this.options.extraChannels?.(this.publish) ?? [])];
+    const channels = [...(await createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors })), ...(this.options.extraChannels?.(this.publish) ?? [])];
     for (const channel of channels) this.channels.set(channel.name, channel);
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
@@ -132,7 +132,7 @@ export class App {
       this.channels.delete(name);
       log.info({ channel: name }, 'channel stopped for a config change');
     }
-    const channel = createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors }).find((c) => c.name === name);
+    const channel = (await createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors })).find((c) => c.name === name);
     if (!channel) return;
     this.channels.set(name, channel);
     try {
