@@ -22,6 +22,9 @@ export async function run(options: RunOptions): Promise<void> {
   const { workspace, chat } = options;
   let app: App | undefined;
   let stopping = false;
+  /** A stop asked for while the app starts waits for the start to finish, so it stops what started. */
+  let starting = true;
+  let stopAsked: string | undefined;
   // a daemon with no channel enabled has nothing else keeping the event loop alive
   const keepAlive = setInterval(() => undefined, 1 << 30);
   try {
@@ -36,6 +39,13 @@ export async function run(options: RunOptions): Promise<void> {
       config.channels.telegram.enabled = false;
       config.channels.discord.enabled = false;
     }
+    // before the start: a signal that comes while channels connect must not kill the process outright
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+    // pm2 on Windows, and pm2 with shutdown_with_message, asks this way instead of a signal
+    process.on('message', (message) => {
+      if (message === 'shutdown') void shutdown('pm2 shutdown message');
+    });
     app = await App.start({
       workspace,
       config,
@@ -51,11 +61,18 @@ export async function run(options: RunOptions): Promise<void> {
     await flushLog();
     process.exit(1);
   }
+  starting = false;
+  if (stopAsked) return void shutdown(stopAsked);
   process.send?.('ready');
 
   /** With `failure`, the daemon exits 1 after the graceful stop, saying what to fix in that one line; else with `exitCode`. */
   async function shutdown(reason: string, failure?: string, exitCode = 0): Promise<void> {
-    if (stopping) {
+    if (starting && !failure && stopAsked === undefined) {
+      stopAsked = reason;
+      log.info({ reason }, 'stop asked while starting: stopping once the start is done');
+      return;
+    }
+    if (stopping || (starting && stopAsked !== undefined)) {
       log.warn({ reason }, 'second signal: exiting now; unfinished work stays in the journal');
       await flushLog();
       process.exit(1);
@@ -73,12 +90,6 @@ export async function run(options: RunOptions): Promise<void> {
     await flushLog();
     process.exit(exitCode);
   }
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  // pm2 on Windows, and pm2 with shutdown_with_message, asks this way instead of a signal
-  process.on('message', (message) => {
-    if (message === 'shutdown') void shutdown('pm2 shutdown message');
-  });
 }
 
 /** Says what to fix in one line, on stderr and in the log, and exits non-zero before anything connects. */

@@ -155,6 +155,26 @@ describe('stopping', () => {
     expect(result.stderr.trim()).toMatch(/^mybot: workspace \/dev\/null\/workspace is not writable \(ENOTDIR\): fix its permissions or choose another with --workspace$/);
   });
 
+  it('a SIGTERM while the channels are still connecting stops the daemon cleanly once they are up', async () => {
+    const llm = await FakeOpenAI.start();
+    const { FakeTelegram } = await import('../fakes/telegram.ts');
+    const telegram = await FakeTelegram.start();
+    // the start logs a warning, then waits 3 s (Telegram's retry_after) before polling
+    telegram.failNext('setMyCommands', 1, { kind: 'parse-entities' });
+    telegram.failNext('deleteWebhook', 1, { kind: '429', retryAfter: 3 });
+    const daemon = Daemon.spawn({ config: { llm: { api_base: llm.url, model: 'm', max_retries: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } } } });
+    try {
+      await daemon.waitForLog('could not set the commands menu; continuing without it');
+      daemon.child.kill('SIGTERM');
+      expect(await daemon.waitForExit()).toBe(0);
+      expect(daemon.hasLog('stop asked while starting: stopping once the start is done')).toBeTruthy();
+      expect(daemon.hasLog('stopped')).toBeTruthy();
+    } finally {
+      await daemon.dispose();
+      await Promise.all([telegram.close(), llm.close()]);
+    }
+  });
+
   it('a second signal exits at once, and the turn it cut short is answered after the next start', async () => {
     const llm = await FakeOpenAI.start();
     const { FakeTelegram } = await import('../fakes/telegram.ts');
