@@ -30,6 +30,31 @@ describe('Journal', () => {
     again.close();
   });
 
+  it('writes the events and acknowledgements of one tick as one record each, events first: an event acknowledged in the tick it came stays done', async () => {
+    const path = journalPath();
+    const j = new Journal(path);
+    const written = [j.append(inbound('s', 'a', 'b1')), j.append(inbound('s', 'b', 'b2')), j.append(inbound('s', 'c', 'b3'))];
+    const acked = [j.ack('b1'), j.ack('b3')];
+    await Promise.all([...written, ...acked]);
+    j.close();
+    const records = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { t: string });
+    expect(records.map((r) => r.t)).toEqual(['E', 'A']);
+    const again = new Journal(path);
+    expect(again.pendingEvents().map((p) => p.event.id)).toEqual(['b2']);
+    expect(again.has('b1') && again.has('b3')).toBe(true);
+    again.close();
+  });
+
+  it('reads a journal written one record per event, as before batches', () => {
+    const path = journalPath();
+    const lines = [{ t: 'e', e: inbound('s', 'old', 'o1') }, { t: 'e', e: inbound('s', 'old too', 'o2') }, { t: 'a', id: 'o1' }];
+    appendFileSync(path, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const j = new Journal(path);
+    expect(j.pendingEvents().map((p) => p.event.id)).toEqual(['o2']);
+    expect(j.has('o1')).toBe(true);
+    j.close();
+  });
+
   it('skips a torn last line with a warning instead of failing', async () => {
     const path = journalPath();
     const j = new Journal(path);
