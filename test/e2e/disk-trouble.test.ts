@@ -85,8 +85,11 @@ describe.skipIf(unavailable !== undefined)(`disk trouble under a running daemon$
     expect(daemon.lines.find((l) => /^the journal cannot be written/.test(l.msg))).toMatchObject({ code: 'ENOSPC' });
 
     disk.free();
+    const deliveredBefore = daemon.lines.filter((l) => l.msg === 'reply delivered').length;
     expect(await ask(chatId, 'after')).toBe('echo: after');
     await daemon.waitForLog('the journal can be written again');
+    // the platform showing the reply is not the daemon knowing it: a kill in between resends it
+    await waitFor(() => daemon.lines.filter((l) => l.msg === 'reply delivered').length > deliveredBefore, 20_000, 'the reply acknowledged');
 
     // a crash now replays nothing old and loses nothing acknowledged
     await daemon.kill('SIGKILL');
@@ -106,7 +109,7 @@ describe.skipIf(unavailable !== undefined)(`disk trouble under a running daemon$
     expect(await ask(chatId, 'first')).toBe('echo: first');
     expect(await ask(chatId, 'second')).toBe('echo: second');
     // the reply is out and its bookkeeping on disk: what the error may take from here on was never acknowledged
-    await waitFor(() => daemon.lines.filter((l) => l.msg === 'reply delivered').length === 2, 10_000, 'both replies acknowledged');
+    await waitFor(() => daemon.lines.filter((l) => l.msg === 'reply delivered').length === 2, 20_000, 'both replies acknowledged');
 
     disk.breakFs();
     const answer = await ask(chatId, 'while read-only');
