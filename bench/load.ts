@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { FakeOpenAI } from '../test/fakes/openai.ts';
 import { FakeTelegram, type RecordedRequest } from '../test/fakes/telegram.ts';
-import { OPEN_ACCESS } from '../test/helpers/config.ts';
+import { fakesConfig } from '../test/helpers/config.ts';
 import { Daemon } from '../test/helpers/daemon.ts';
 
 export interface Reply {
@@ -53,7 +53,7 @@ export class LoadRig {
     const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
     const daemon = await Daemon.start({
       entry: 'bench/daemon-main.ts',
-      config: { llm: { api_base: llm.url, model: 'fake', max_retries: 0 }, agent: { debounce_ms: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } } },
+      config: fakesConfig({ llm, telegram }),
       env: { MYBOT_LOG_LEVEL: 'info' },
     });
     const rig = new LoadRig(telegram, llm, daemon);

@@ -9,7 +9,7 @@
  */
 import { FakeOpenAI } from '../test/fakes/openai.ts';
 import { FakeTelegram, type RecordedRequest } from '../test/fakes/telegram.ts';
-import { OPEN_ACCESS } from '../test/helpers/config.ts';
+import { fakesConfig } from '../test/helpers/config.ts';
 import { Daemon } from '../test/helpers/daemon.ts';
 import { addedLatencyRows, relayRoundTrip, timeRoundTrips, type RoundTrips } from './loopback.ts';
 import type { Bench } from './table.ts';
@@ -23,7 +23,7 @@ export const run: Bench = async ({ quick }) => {
   const warmup = quick ? 10 : 20;
   const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
   const daemon = await Daemon.start({
-    config: { llm: { api_base: llm.url, model: 'fake', max_retries: 0 }, agent: { debounce_ms: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } } },
+    config: fakesConfig({ llm, telegram }),
     env: { MYBOT_LOG_LEVEL: 'info' },
   });
   try {

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { EventBus } from '../core/bus.ts';
 import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
 import { isStorageTrouble, LlmError } from '../core/errors.ts';
+import { pause } from '../core/pause.ts';
 import type { Worker } from '../core/worker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
@@ -120,7 +121,7 @@ export class AgentWorker implements Worker {
       if (transient && event.retryCount < max_turn_retries) {
         const delay = retry_backoff_ms * 2 ** event.retryCount;
         log.warn({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount + 1, delayMs: delay }, 'LLM turn failed; trying again');
-        if (!(await sleep(delay, this.abort.signal))) return;
+        if (!(await pause(delay, this.abort.signal))) return;
         // the whole burst goes back, in order, ahead of what came since
         for (const queued of [...burst].reverse()) await bus.republish({ ...queued, retryCount: event.retryCount + 1 });
         return;
@@ -282,20 +283,4 @@ function userMessageFor(error: unknown): string {
     return "Sorry, I couldn't save that: the disk I keep our conversations on is full or read-only. My owner needs to free space or fix the disk.";
   }
   return 'Sorry, something went wrong on my side while answering. Please try again.';
-}
-
-/** Resolves true after `ms`, or false at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,6 +1,6 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { EventBus } from '../core/bus.ts';
 import type { InboundEvent } from '../core/events.ts';
+import { pause } from '../core/pause.ts';
 import { isCommand } from './commands.ts';
 
 /** A burst that keeps growing is answered at the latest this many debounce periods after its turn came up. */
@@ -32,11 +32,7 @@ export async function gatherBurst(
     for (const event of taken) newest = Math.max(newest, event.createdAt);
     const wait = Math.min(newest + debounceMs, giveUpAt) - Date.now();
     if (ended || wait <= 0) return burst;
-    try {
-      await delay(wait, undefined, { signal });
-    } catch {
-      return undefined;
-    }
+    if (!(await pause(wait, signal))) return undefined;
   }
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
-import { OPEN_ACCESS } from '../helpers/config.ts';
+import { fakesConfig } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { LoopDisk } from '../helpers/disk.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -45,9 +45,7 @@ describe.skipIf(unavailable !== undefined)(`disk trouble under a running daemon$
     const daemon = await Daemon.start({
       workspace,
       config: {
-        llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-        agent: { debounce_ms: 0 },
-        channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
+        ...fakesConfig({ llm, telegram }),
         // fsync: what was acknowledged is on the disk, not only in the page cache an I/O error throws away
         server: { journal_fsync: true },
       },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
-import { OPEN_ACCESS } from '../helpers/config.ts';
+import { fakesConfig } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -22,11 +22,7 @@ describe('Telegram flood limits, end to end', () => {
   beforeAll(async () => {
     [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
     daemon = await Daemon.start({
-      config: {
-        llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-        agent: { debounce_ms: 0 },
-        channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
-      },
+      config: fakesConfig({ llm, telegram }),
     });
   });
 
