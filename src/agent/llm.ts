@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { LlmError } from '../core/errors.ts';
+import { keepAliveFetch } from './keep-alive-fetch.ts';
 import type { Config } from '../config/schema.ts';
 
 export interface ToolCall {
@@ -112,6 +113,7 @@ export class OpenAiLlm implements Llm {
         maxRetries: llm.max_retries,
         // it would print a chunk it cannot parse to the console; the error it throws is logged by us
         logLevel: 'off',
+        fetch: keepAliveFetch,
       });
       this.clientKey = key;
     }
