@@ -12,9 +12,10 @@ import type { Bench, BenchRow } from './table.ts';
 const SESSIONS = 100;
 const silent = pino({ level: 'silent' });
 
+/** Ids shaped as the channels make them from platform ids (`telegram:<chat>:<message>`), not random UUIDs. */
 function makeEvents(n: number): InboundEvent[] {
   return Array.from({ length: n }, (_, i) =>
-    createEvent<InboundEvent>({ type: 'inbound', sessionId: `s${i % SESSIONS}`, content: `message number ${i} with some text`, retryCount: 0, source: { channel: 'bench', chatId: `c${i % SESSIONS}` } }),
+    createEvent<InboundEvent>({ id: `bench:c${i % SESSIONS}:${i}`, type: 'inbound', sessionId: `s${i % SESSIONS}`, content: `message number ${i} with some text`, retryCount: 0, source: { channel: 'bench', chatId: `c${i % SESSIONS}` } }),
   );
 }
 

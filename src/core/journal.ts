@@ -13,7 +13,9 @@ type JournalRecord =
   | { t: 'A'; ids: string[] }
   | { t: 'd'; id: string; n: number }
   | { t: 'r'; id: string; c: number }
-  | { t: 's'; id: string };
+  | { t: 's'; id: string }
+  /** The remembered ids a compaction writes, oldest first. */
+  | { t: 'S'; ids: string[] };
 
 export interface PendingEntry {
   event: AnyEvent;
@@ -77,11 +79,17 @@ const NOTHING_TO_WRITE = Promise.resolve();
  */
 export class Journal {
   private fd: number;
-  private readonly pending = new Map<string, PendingEntry>();
-  /** Acknowledged ids, to recognise a redelivered message; `seenOrder` has them oldest first, as a ring. */
-  private readonly seen = new Set<string>();
-  private readonly seenOrder: string[] = [];
-  private seenNext = 0;
+  /**
+   * Every id the journal knows: a pending event (in the order first published), or null once
+   * acknowledged. One map for both, so a new id costs one lookup, not one per collection.
+   */
+  private readonly ids = new Map<string, AnyEvent | null>();
+  private pendingSize = 0;
+  /** Chunks delivered so far, for pending replies that have any. */
+  private readonly progress = new Map<string, number>();
+  /** The acknowledged ids still remembered, oldest first from `ackedNext`, as a ring. */
+  private readonly acked: string[] = [];
+  private ackedNext = 0;
   private batch: Batch = newBatch();
   private flushScheduled = false;
   /** Bookkeeping records (ack, progress, retry count) a failed write left for the next one. */
@@ -105,20 +113,22 @@ export class Journal {
 
   /** Events never acknowledged, in the order they were first published. */
   pendingEvents(): PendingEntry[] {
-    return [...this.pending.values()];
+    const entries: PendingEntry[] = [];
+    for (const event of this.ids.values()) if (event) entries.push({ event, delivered: this.delivered(event.id) });
+    return entries;
   }
 
   has(id: string): boolean {
-    return this.pending.has(id) || this.seen.has(id);
+    return this.ids.has(id);
   }
 
   get pendingCount(): number {
-    return this.pending.size;
+    return this.pendingSize;
   }
 
   pendingOfType(type: AnyEvent['type']): number {
     let n = 0;
-    for (const { event } of this.pending.values()) if (event.type === type) n++;
+    for (const event of this.ids.values()) if (event?.type === type) n++;
     return n;
   }
 
@@ -128,13 +138,14 @@ export class Journal {
   }
 
   delivered(id: string): number {
-    return this.pending.get(id)?.delivered ?? 0;
+    return this.progress.get(id) ?? 0;
   }
 
   /** Journals an event. Resolves false, writing nothing, if its id is known already. */
   append(event: AnyEvent): Promise<boolean> {
-    if (this.has(event.id)) return ALREADY_JOURNALED;
-    this.pending.set(event.id, { event, delivered: 0 });
+    if (this.ids.has(event.id)) return ALREADY_JOURNALED;
+    this.ids.set(event.id, event);
+    this.pendingSize++;
     const batch = this.batch;
     batch.written ??= deferred<boolean>();
     batch.events.push(event);
@@ -143,9 +154,8 @@ export class Journal {
   }
 
   ack(id: string): Promise<void> {
-    if (!this.pending.delete(id)) return NOTHING_TO_WRITE;
-    // a pending id is never among the remembered ones (append refuses those): no need to look
-    this.remember(id, true);
+    if (!this.ids.get(id)) return NOTHING_TO_WRITE;
+    this.settle(id, true);
     const batch = this.batch;
     batch.bookkeeping ??= deferred<void>();
     batch.acks.push(id);
@@ -154,16 +164,15 @@ export class Journal {
   }
 
   markDelivered(id: string, n: number): Promise<void> {
-    const entry = this.pending.get(id);
-    if (!entry) return NOTHING_TO_WRITE;
-    entry.delivered = n;
+    if (!this.ids.get(id)) return NOTHING_TO_WRITE;
+    this.progress.set(id, n);
     return this.bookkeeping(JSON.stringify({ t: 'd', id, n }));
   }
 
   setRetryCount(id: string, count: number): Promise<void> {
-    const entry = this.pending.get(id);
-    if (!entry || entry.event.type !== 'inbound') return NOTHING_TO_WRITE;
-    entry.event = { ...entry.event, retryCount: count };
+    const event = this.ids.get(id);
+    if (event?.type !== 'inbound') return NOTHING_TO_WRITE;
+    this.ids.set(id, { ...event, retryCount: count });
     return this.bookkeeping(JSON.stringify({ t: 'r', id, c: count }));
   }
 
@@ -204,15 +213,16 @@ export class Journal {
     this.batch = newBatch();
     // events before the acknowledgements and progress that may be about them
     const bookkeeping = batch.acks.length > 0 ? [JSON.stringify({ t: 'A', ids: batch.acks }), ...batch.lines] : batch.lines;
-    const lines = [...this.unwritten, ...(batch.events.length > 0 ? [JSON.stringify({ t: 'E', e: batch.events })] : []), ...bookkeeping];
+    // a torn line is closed first; the empty last element gives the text its final newline without another copy
+    const lines = [...(this.torn ? [''] : []), ...this.unwritten, ...(batch.events.length > 0 ? [JSON.stringify({ t: 'E', e: batch.events })] : []), ...bookkeeping, ''];
     try {
-      writeFully(this.fd, (this.torn ? '\n' : '') + lines.join('\n') + '\n');
+      writeFully(this.fd, lines.join('\n'));
       if (this.options.fsync) fsyncSync(this.fd);
     } catch (error) {
       this.writeFailed(error, batch, bookkeeping);
       return;
     }
-    this.recordsSinceCompaction += batch.events.length + batch.acks.length + lines.length;
+    this.recordsSinceCompaction += batch.events.length + batch.acks.length + lines.length - 1;
     this.torn = false;
     this.unwritten = [];
     if (this.failure) this.recovered();
@@ -220,7 +230,7 @@ export class Journal {
     batch.bookkeeping?.resolve();
     // a rewrite writes every remembered id and pending event again: waiting for four times as many
     // new records keeps that under a quarter of a record per record written, and the file ~12 MB at most
-    if (this.recordsSinceCompaction > COMPACT_AFTER_RECORDS && this.recordsSinceCompaction > 4 * (this.pending.size + this.seen.size)) {
+    if (this.recordsSinceCompaction > COMPACT_AFTER_RECORDS && this.recordsSinceCompaction > 4 * this.ids.size) {
       this.compact();
     }
   }
@@ -230,10 +240,7 @@ export class Journal {
     // something may have reached the file: whatever comes next starts on a line of its own
     this.torn = true;
     const failure = storageError(error, 'the journal', this.path);
-    for (const { id } of batch.events) {
-      this.pending.delete(id);
-      this.remember(id);
-    }
+    for (const { id } of batch.events) this.settle(id);
     this.unwritten.push(...bookkeeping);
     batch.written?.reject(failure);
     batch.bookkeeping?.resolve();
@@ -264,15 +271,27 @@ export class Journal {
     }
   }
 
-  private remember(id: string, known = false): void {
-    if (this.rememberIds <= 0 || (!known && this.seen.has(id))) return;
-    // the oldest from the ring, not from seen.values().next(): a Set's iterator steps over the slots
-    // of deleted entries, so after many evictions that cost thousands of steps per acknowledgement
-    const oldest = this.seenOrder[this.seenNext];
-    if (oldest !== undefined) this.seen.delete(oldest);
-    this.seenOrder[this.seenNext] = id;
-    this.seenNext = (this.seenNext + 1) % this.rememberIds;
-    this.seen.add(id);
+  /** A pending or unknown id becomes an acknowledged one, remembered; the oldest beyond `rememberIds` is forgotten. */
+  private settle(id: string, pending = Boolean(this.ids.get(id))): void {
+    if (pending) {
+      this.pendingSize--;
+      if (this.progress.size > 0) this.progress.delete(id);
+    }
+    if (this.rememberIds <= 0) {
+      this.ids.delete(id);
+      return;
+    }
+    // every id in the ring is in `ids` as acknowledged, and leaves both at once
+    const oldest = this.acked[this.ackedNext];
+    if (oldest !== undefined) this.ids.delete(oldest);
+    this.acked[this.ackedNext] = id;
+    this.ackedNext = (this.ackedNext + 1) % this.rememberIds;
+    this.ids.set(id, null);
+  }
+
+  /** Acknowledged ids, oldest first. */
+  private *remembered(): Generator<string> {
+    for (let i = 0; i < this.acked.length; i++) yield this.acked[(this.ackedNext + i) % this.acked.length]!;
   }
 
   private load(): void {
@@ -296,31 +315,32 @@ export class Journal {
   private apply(record: JournalRecord): void {
     switch (record.t) {
       case 'e':
-        if (!this.seen.has(record.e.id)) this.pending.set(record.e.id, { event: record.e, delivered: 0 });
+        if (!this.ids.has(record.e.id)) {
+          this.ids.set(record.e.id, record.e);
+          this.pendingSize++;
+        }
         break;
       case 'E':
         for (const e of record.e) this.apply({ t: 'e', e });
         break;
       case 'a':
-        this.pending.delete(record.id);
-        this.remember(record.id);
+      case 's':
+        if (this.ids.get(record.id) !== null) this.settle(record.id);
         break;
       case 'A':
         for (const id of record.ids) this.apply({ t: 'a', id });
         break;
-      case 'd': {
-        const entry = this.pending.get(record.id);
-        if (entry) entry.delivered = record.n;
+      case 'S':
+        for (const id of record.ids) this.apply({ t: 's', id });
         break;
-      }
+      case 'd':
+        if (this.ids.get(record.id)) this.progress.set(record.id, record.n);
+        break;
       case 'r': {
-        const entry = this.pending.get(record.id);
-        if (entry?.event.type === 'inbound') entry.event = { ...entry.event, retryCount: record.c };
+        const event = this.ids.get(record.id);
+        if (event?.type === 'inbound') this.ids.set(record.id, { ...event, retryCount: record.c });
         break;
       }
-      case 's':
-        this.remember(record.id);
-        break;
     }
   }
 
@@ -328,8 +348,8 @@ export class Journal {
   private rewrite(): number {
     const tmp = `${this.path}.tmp`;
     const lines: string[] = [];
-    for (const id of this.seen) lines.push(JSON.stringify({ t: 's', id }));
-    for (const { event, delivered } of this.pending.values()) {
+    if (this.acked.length > 0) lines.push(JSON.stringify({ t: 'S', ids: [...this.remembered()] }));
+    for (const { event, delivered } of this.pendingEvents()) {
       lines.push(JSON.stringify({ t: 'e', e: event }));
       if (delivered > 0) lines.push(JSON.stringify({ t: 'd', id: event.id, n: delivered }));
     }

@@ -47,11 +47,13 @@ describe('Journal', () => {
 
   it('reads a journal written one record per event, as before batches', () => {
     const path = journalPath();
-    const lines = [{ t: 'e', e: inbound('s', 'old', 'o1') }, { t: 'e', e: inbound('s', 'old too', 'o2') }, { t: 'a', id: 'o1' }];
+    // and a compaction's remembered ids one record each
+    const lines = [{ t: 's', id: 'o0' }, { t: 'e', e: inbound('s', 'old', 'o1') }, { t: 'e', e: inbound('s', 'old too', 'o2') }, { t: 'a', id: 'o1' }];
     appendFileSync(path, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const j = new Journal(path);
     expect(j.pendingEvents().map((p) => p.event.id)).toEqual(['o2']);
-    expect(j.has('o1')).toBe(true);
+    expect(j.has('o0') && j.has('o1')).toBe(true);
+    expect(j.pendingCount).toBe(1);
     j.close();
   });
 
@@ -101,6 +103,13 @@ describe('Journal', () => {
     await again.ack('f');
     expect(remembered(again)).toEqual(['d', 'e']);
     again.close();
+    // the reopen wrote the remembered ids as one record, oldest first: the order holds through it
+    const third = new Journal(path, { rememberIds: 3 });
+    expect(readFileSync(path, 'utf8')).toContain('{"t":"S","ids":["d","e","f"]}');
+    await third.append(inbound('s', 'g', 'g'));
+    await third.ack('g');
+    expect(['d', 'e', 'f', 'g'].filter((id) => third.has(id))).toEqual(['e', 'f', 'g']);
+    third.close();
   });
 
   it('writes the journal with owner-only permissions', async () => {
