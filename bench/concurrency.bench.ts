@@ -4,7 +4,14 @@
  * the ideal is 5 x 100 ms from the first message to the last reply at the fake. Every chat must
  * get its 5 replies in the order of its messages. Five members, not one: messages one user queues
  * in a chat while the agent answers are answered together, in one turn.
+ *
+ * Measured alongside, as a reference: the floor (bench/client-floor.ts), the same LLM calls and
+ * sendMessages made by a bare process with the same libraries, against the same fakes.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { PROJECT_ROOT } from '../test/helpers/daemon.ts';
 import type { Bench } from './table.ts';
 import { LoadRig } from './load.ts';
 
@@ -16,6 +23,11 @@ const FIRST_CHAT = -1_007_000_000_000;
 const FIRST_MEMBER = 300_000;
 /** Measured on a daemon that has answered a few hundred messages, as one in production has: its code is compiled. */
 const WARMUP = 300;
+
+interface Run {
+  makespan: number;
+  inOrder: number;
+}
 
 export const run: Bench = async () => {
   const rig = await LoadRig.start();
@@ -29,38 +41,81 @@ export const run: Bench = async () => {
     for (let m = 0; m < MESSAGES; m++) {
       for (let s = 0; s < SESSIONS; s++) rig.telegram.userSays({ chatId: FIRST_CHAT - s, chatType: 'supergroup', userId: FIRST_MEMBER + m, mention: true, text: `m${m}` });
     }
-    const byChat = new Map<number, { texts: string[]; last: number }>();
-    let received = 0;
-    await rig.until(() => {
-      for (const reply of rig.takeReplies()) {
-        const chat = byChat.get(reply.chatId) ?? { texts: [], last: 0 };
-        chat.texts.push(reply.text);
-        chat.last = Math.max(chat.last, reply.at);
-        byChat.set(reply.chatId, chat);
-        received++;
-      }
-      return received >= SESSIONS * MESSAGES;
-    }, `${SESSIONS * MESSAGES} replies`);
+    const daemon = await collect(rig, start);
     const cpuPerMessage = (rig.cpuMs() - cpuBefore) / (SESSIONS * MESSAGES);
     const fakesCpu = process.cpuUsage(fakesCpuBefore);
     const fakesCpuPerMessage = (fakesCpu.user + fakesCpu.system) / 1000 / (SESSIONS * MESSAGES);
-    const expected = Array.from({ length: MESSAGES }, (_, m) => `echo: m${m}`).join('|');
-    const inOrder = [...byChat.values()].filter((c) => c.texts.join('|') === expected).length;
-    const makespan = Math.max(...[...byChat.values()].map((c) => c.last)) - start;
+    await rig.daemon.dispose();
+    rig.llm.setLatency(0);
+    const floor = await clientFloor(rig);
     const ideal = MESSAGES * LLM_MS;
-    const ratio = makespan / ideal;
+    const baseline = { label: `ideal ${MESSAGES} x ${LLM_MS} ms`, value: ideal };
+    const ratio = daemon.makespan / ideal;
     return [
       {
-        figure: `concurrency: ${SESSIONS} sessions x ${MESSAGES} msgs, LLM ${LLM_MS} ms; in order: ${inOrder}/${SESSIONS}; CPU per msg: daemon ${cpuPerMessage.toFixed(2)} ms, fakes ${fakesCpuPerMessage.toFixed(2)} ms`,
-        value: makespan,
+        figure: `concurrency: ${SESSIONS} sessions x ${MESSAGES} msgs, LLM ${LLM_MS} ms; in order: ${daemon.inOrder}/${SESSIONS}; CPU per msg: daemon ${cpuPerMessage.toFixed(2)} ms, fakes ${fakesCpuPerMessage.toFixed(2)} ms`,
+        value: daemon.makespan,
         unit: 'ms',
-        baseline: { label: `ideal ${MESSAGES} x ${LLM_MS} ms`, value: ideal },
+        baseline,
         ratio,
         target: `<= ${TARGET}x, all in order`,
-        pass: ratio <= TARGET && inOrder === SESSIONS,
+        pass: ratio <= TARGET && daemon.inOrder === SESSIONS,
+      },
+      {
+        figure: `concurrency floor: the same LLM calls and sends from a bare client (openai + grammY, no daemon); CPU per msg ${floor.cpuPerMessage.toFixed(2)} ms`,
+        value: floor.makespan,
+        unit: 'ms',
+        baseline,
+        ratio: floor.makespan / ideal,
+        target: 'reference',
       },
     ];
   } finally {
     await rig.close();
   }
 };
+
+/** Waits for every chat's replies; the makespan runs from `start` to the last reply at the fake. */
+async function collect(rig: LoadRig, start: number): Promise<Run> {
+  const byChat = new Map<number, { texts: string[]; last: number }>();
+  let received = 0;
+  await rig.until(() => {
+    for (const reply of rig.takeReplies()) {
+      const chat = byChat.get(reply.chatId) ?? { texts: [], last: 0 };
+      chat.texts.push(reply.text);
+      chat.last = Math.max(chat.last, reply.at);
+      byChat.set(reply.chatId, chat);
+      received++;
+    }
+    return received >= SESSIONS * MESSAGES;
+  }, `${SESSIONS * MESSAGES} replies`);
+  const expected = Array.from({ length: MESSAGES }, (_, m) => `echo: m${m}`).join('|');
+  return {
+    inOrder: [...byChat.values()].filter((c) => c.texts.join('|') === expected).length,
+    makespan: Math.max(...[...byChat.values()].map((c) => c.last)) - start,
+  };
+}
+
+async function clientFloor(rig: LoadRig): Promise<Run & { cpuPerMessage: number }> {
+  const args = [rig.llm.url, rig.telegram.apiRoot, rig.telegram.token, String(FIRST_CHAT), String(SESSIONS), String(MESSAGES)];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/client-floor.ts', ...args], { cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const exited = once(child, 'exit').then(() => ({ done: true as const, value: undefined }));
+    const next = async (): Promise<string> => {
+      const line = await Promise.race([lines.next(), exited]);
+      if (line.done) throw new Error('the client floor exited before it was done');
+      return line.value;
+    };
+    if ((await next()) !== 'warm') throw new Error('the client floor did not warm up');
+    rig.takeReplies();
+    rig.llm.setLatency(LLM_MS);
+    const start = Date.now();
+    child.stdin.write('go\n');
+    const run = await collect(rig, start);
+    const { cpuMs } = JSON.parse(await next()) as { cpuMs: number };
+    return { ...run, cpuPerMessage: cpuMs / (SESSIONS * MESSAGES) };
+  } finally {
+    child.kill();
+  }
+}

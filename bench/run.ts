@@ -21,4 +21,4 @@ const seconds = Math.round((performance.now() - started) / 1000);
 const load = `load average ${loadAtStart.toFixed(2)} at the start`;
 if (json) process.stdout.write(`${JSON.stringify({ machine, load: loadAtStart, quick, seconds, rows }, null, 2)}\n`);
 else process.stdout.write(`${formatTable(rows)}\n\nmachine: ${machine}, ${load}${quick ? ' (quick)' : ''}; took ${seconds} s\n`);
-process.exitCode = rows.every((r) => r.pass) ? 0 : 1;
+process.exitCode = rows.every((r) => r.pass !== false) ? 0 : 1;

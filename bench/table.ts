@@ -6,9 +6,10 @@ export interface BenchRow {
   baseline?: { label: string; value: number };
   /** value / baseline, or the figure itself when it is a ratio already. */
   ratio?: number;
-  /** e.g. '<= 2x' or 'p50 <= 3 ms'. */
+  /** e.g. '<= 2x' or 'p50 <= 3 ms'; 'reference' for a figure that explains another. */
   target: string;
-  pass: boolean;
+  /** Absent for a reference figure, which has no target to meet. */
+  pass?: boolean;
 }
 
 export interface BenchOptions {
@@ -26,7 +27,7 @@ export function formatTable(rows: BenchRow[]): string {
     r.baseline ? `${round(r.baseline.value)} (${r.baseline.label})` : '',
     r.ratio !== undefined ? `${round(r.ratio)}x` : '',
     r.target,
-    r.pass ? 'yes' : 'NO',
+    r.pass === undefined ? '' : r.pass ? 'yes' : 'NO',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
