@@ -22,6 +22,11 @@ import type { ToolRegistry } from './tools/registry.ts';
 
 const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant in a chat. Answer concisely.';
 const HOUR_MS = 60 * 60_000;
+/**
+ * AGENT.md and the skills folder are looked at again at most this often, so an edit applies within
+ * a second. Not on every turn: their stats cost ~0.1 ms on the path of every reply.
+ */
+const PROMPT_RECHECK_MS = 1_000;
 /** Added to an answer the disk would not take into the session history: the user should know it is forgotten. */
 const NOT_SAVED_NOTE =
   "\n\n(I couldn't save this conversation: the disk I keep it on is full or read-only, so I won't remember this exchange. My owner needs to free space or fix the disk.)";
@@ -50,6 +55,7 @@ export class AgentWorker implements Worker {
   private readonly handler = (event: InboundEvent) => this.handle(event);
   private llmErrors: number[] = [];
   private prompt?: { mtimeMs: number; text: string };
+  private system?: { checkedAt: number; text: string };
   private readonly lastActive = new Map<string, number>();
 
   constructor(private readonly deps: AgentWorkerDeps) {}
@@ -138,7 +144,7 @@ export class AgentWorker implements Worker {
     const { llm, sessions, tools, config } = this.deps;
     const first = burst[0]!;
     const user = burstContent(burst);
-    const system = withSkills(this.systemPrompt(), this.deps.skills);
+    const system = this.systemPrompt();
     const window = await this.windowFor(first.sessionId, system, user);
     const result = await runTurn({
       llm,
@@ -237,11 +243,20 @@ export class AgentWorker implements Worker {
     await Promise.all(burst.map((event) => this.deps.bus.ack(event.id)));
   }
 
-  /**
-   * AGENT.md, read again only when it changed, so an edit applies to the next message. Sync: a stat
-   * of a local file takes microseconds, the async one a thread-pool round trip on every turn.
-   */
+  /** AGENT.md and the skills section, looked at again at most every PROMPT_RECHECK_MS. */
   private systemPrompt(): string {
+    const now = Date.now();
+    if (this.system === undefined || now - this.system.checkedAt >= PROMPT_RECHECK_MS) {
+      this.system = { checkedAt: now, text: withSkills(this.agentPrompt(), this.deps.skills) };
+    }
+    return this.system.text;
+  }
+
+  /**
+   * AGENT.md, read again only when it changed. Sync: a stat of a local file takes microseconds, the
+   * async one a thread-pool round trip.
+   */
+  private agentPrompt(): string {
     try {
       const { mtimeMs } = statSync(this.deps.systemPromptFile);
       if (this.prompt?.mtimeMs !== mtimeMs) {

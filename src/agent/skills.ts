@@ -55,7 +55,7 @@ interface Entry {
  * The workspace's skills, kept in memory. `refresh` costs one stat of the folder and one per skill
  * (sync, as for AGENT.md: microseconds for local files, where the async calls would be a thread-pool
  * round trip each turn), and reads only the files that changed, so an edit, a new skill or a
- * deleted one applies to the next message without a restart.
+ * deleted one applies at the next refresh, without a restart.
  */
 export class SkillCatalogue {
   private folderStamp: string | undefined;
