@@ -72,8 +72,8 @@ export class OpenAiLlm implements Llm {
     }
   }
 
-  private async streamed(llm: LlmSettings, body: OpenAI.ChatCompletionCreateParamsNonStreaming, call: AbortController, onText?: OnText): Promise<LlmReply> {
-    const stream = await this.clientFor(llm).chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal: call.signal });
+  private async streamed(llm: LlmSettings, body: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, 'stream'>, call: AbortController, onText?: OnText): Promise<LlmReply> {
+    const stream = await this.clientFor(llm).chat.completions.create({ stream: true, stream_options: { include_usage: true }, ...body }, { signal: call.signal });
     const answer = new StreamedAnswer();
     // the SDK's timeout ends once the headers are in: a stream that stalls later is ended here
     let stalled = false;
