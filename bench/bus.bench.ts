@@ -127,7 +127,7 @@ export const run: Bench = async ({ quick }) => {
   const n = quick ? 20_000 : 200_000;
   const rounds = 3;
   const best = { bare: Infinity, memory: Infinity, durable: Infinity, floor: Infinity };
-  // interleaved rounds, best of each: the machine's noise hits all three alike
+  // interleaved rounds, best of each: the machine's noise hits every contestant alike
   for (let r = 0; r < rounds; r++) {
     best.bare = Math.min(best.bare, await bare(makeEvents(n)));
     best.memory = Math.min(best.memory, await mybot(makeEvents(n), false));
