@@ -63,6 +63,12 @@ export const configSchema = z.strictObject({
       temperature: z.number().min(0).max(2).optional(),
       /** Replies appear while the model writes them (messages edited in place). */
       stream: z.boolean().default(true),
+      /** Photos go to the model as images; off, or refused by the endpoint, the user is told and the text is still answered. */
+      vision: z.boolean().default(true),
+      /** For voice notes and audio files: an OpenAI-compatible /audio/transcriptions model; '' turns transcription off. */
+      transcription_model: z.string().default('whisper-1'),
+      /** Where transcriptions go, when not to llm.api_base (same key). */
+      transcription_api_base: z.url().optional(),
     })
     .prefault({}),
   agent: z
@@ -72,6 +78,8 @@ export const configSchema = z.strictObject({
       retry_backoff_ms: z.number().int().min(0).default(1000),
       /** Messages of one session this close together (and those sent while it answers) become one turn. */
       debounce_ms: z.number().int().min(0).max(60_000).default(1500),
+      /** Text files (and a PDF's text) up to this many KB are given to the model; larger ones are skipped or cut. */
+      max_file_kb: z.number().int().min(1).max(10_240).default(512),
     })
     .prefault({}),
   channels: z
