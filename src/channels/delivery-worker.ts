@@ -6,6 +6,7 @@ import type { Worker } from '../core/worker.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from './channel.ts';
 import { chatKey, EditPacer } from './edit-pacer.ts';
+import { sendOutboundFile } from './file-delivery.ts';
 import { ReplyDrafts, type DraftTiming, type ShownMessage } from './reply-drafts.ts';
 
 /** Backoff between tries of a send that failed in a way worth retrying; the last delay repeats. */
@@ -92,7 +93,8 @@ export class DeliveryWorker implements Worker {
       this.log.warn({ sessionId: event.sessionId, eventId: event.id, channel: event.source.channel }, 'reply for a channel that is not running; kept for the next start');
       return;
     }
-    const chunks = channel.render(event.content);
+    // a file (send_file) is one send, its caption the content
+    const chunks = event.file ? [event.content] : channel.render(event.content);
     const first = this.bus.deliveredCount(event.id);
     try {
       for (let index = first; index < chunks.length; index++) {
@@ -116,6 +118,7 @@ export class DeliveryWorker implements Worker {
 
   /** One chunk onto the platform: the draft message at its place is edited to it, or a new message is sent. */
   private async put(channel: Channel, event: OutboundEvent, text: string, index: number, draft: ShownMessage | undefined): Promise<void> {
+    if (event.file) return this.withRetry(event, index, () => sendOutboundFile(channel, { ...event, file: event.file! }));
     if (draft && channel.edit) {
       if (draft.text === text) return;
       const key = chatKey(event.source);
