@@ -9,13 +9,14 @@ import type { Logger } from '../log.ts';
 import { isOwner } from '../channels/access.ts';
 import type { PairingStore } from '../channels/pairing-store.ts';
 import { runAccessCommand } from './access-commands.ts';
-import { burstContent, gatherBurst } from './bursts.ts';
+import { gatherBurst } from './bursts.ts';
 import { runCommand } from './commands.ts';
 import { compactSession, estimateTokens, needsCompaction, summaryMessage } from './compaction.ts';
 import { draftPublisher, replyIdFor } from './drafts.ts';
 import type { UsageLimiter } from './limits.ts';
 import type { ChatMessage, Llm } from './llm.ts';
-import { runTurn } from './loop.ts';
+import type { MediaIntake } from '../media/intake.ts';
+import { prepareMedia, runTurnSeeing, toolContextOf, withNotices } from './media-turn.ts';
 import { toChat, type SessionStore, type SessionWindow, type StoredMessage } from './sessions.ts';
 import { withSkills, type SkillCatalogue } from './skills.ts';
 import type { ToolRegistry } from './tools/registry.ts';
@@ -45,6 +46,8 @@ export interface AgentWorkerDeps {
   pairing?: PairingStore;
   /** limits.per_user / per_chat, checked before each turn; /usage. */
   usage?: UsageLimiter;
+  /** Photos, voice notes and files users send; without it (the terminal chat) messages are text. */
+  media?: MediaIntake;
   log: Logger;
 }
 
@@ -143,19 +146,28 @@ export class AgentWorker implements Worker {
   private async turn(burst: InboundEvent[]): Promise<void> {
     const { llm, sessions, tools, config } = this.deps;
     const first = burst[0]!;
-    const user = burstContent(burst);
+    const prepared = await prepareMedia(this.deps.media, burst, this.abort.signal);
+    if (prepared.empty) return this.reply(burst, prepared.notices.join('\n'));
     const system = this.systemPrompt();
-    const window = await this.windowFor(first.sessionId, system, user);
-    const result = await runTurn({
-      llm,
-      tools,
-      system,
-      history: historyOf(window),
-      user,
-      maxRounds: config().llm.max_tool_rounds,
-      signal: this.abort.signal,
-      onText: draftPublisher(this.deps.bus, first),
-    });
+    const window = await this.windowFor(first.sessionId, system, prepared.text);
+    const { media, result } = await runTurnSeeing(
+      {
+        llm,
+        tools,
+        system,
+        history: historyOf(window),
+        maxRounds: config().llm.max_tool_rounds,
+        signal: this.abort.signal,
+        onText: draftPublisher(this.deps.bus, first),
+        context: toolContextOf(first),
+      },
+      prepared,
+      burst,
+      this.deps.media,
+      config().llm.model,
+    );
+    if (!result) return this.reply(burst, media.notices.join('\n'));
+    const user = media.text;
     this.deps.usage?.spent(first.source, result.usage, config().llm.model);
     const ts = Date.now();
     const eventIds = burst.length > 1 ? { eventIds: burst.map((e) => e.id) } : {};
@@ -169,7 +181,7 @@ export class AgentWorker implements Worker {
       this.deps.log.error({ err: error, sessionId: first.sessionId, eventId: first.id }, 'turn answered but not saved in the session history (disk trouble)');
       note = NOT_SAVED_NOTE;
     }
-    await this.reply(burst, result.reply + note);
+    await this.reply(burst, withNotices(result.reply + note, media.notices));
     this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length }, 'turn done');
   }
 

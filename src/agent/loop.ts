@@ -1,6 +1,7 @@
 import { repairHistory } from './history.ts';
-import type { ChatMessage, Llm, OnText } from './llm.ts';
+import type { ChatMessage, ImagePart, Llm, OnText } from './llm.ts';
 import type { ToolRegistry } from './tools/registry.ts';
+import type { ToolContext } from './tools/tool.ts';
 
 export interface TurnInput {
   llm: Llm;
@@ -12,6 +13,10 @@ export interface TurnInput {
   signal: AbortSignal;
   /** Sees each round's answer grow while the model writes it (a round that ends in tool calls is superseded). */
   onText?: OnText;
+  /** Images the user sent, shown to the model with `user` in this request only. */
+  images?: ImagePart[];
+  /** The conversation and message the tools act for (send_file answers there). */
+  context?: ToolContext;
 }
 
 /** Ends an answer whose stream broke off: what arrived is kept, and the user knows it is not all. */
@@ -30,7 +35,8 @@ export interface TurnResult {
 export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const { llm, tools, maxRounds, signal } = input;
   const specs = tools.specs();
-  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), { role: 'user', content: input.user }];
+  const user: ChatMessage = { role: 'user', content: input.images?.length ? [{ type: 'text', text: input.user }, ...input.images] : input.user };
+  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), user];
   const added: ChatMessage[] = [];
   const usage = { promptTokens: 0, completionTokens: 0 };
   for (let round = 0; round < maxRounds; round++) {
@@ -49,7 +55,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage };
     }
     for (const call of answer.toolCalls) {
-      const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal) };
+      const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal, input.context) };
       messages.push(result);
       added.push(result);
     }

@@ -59,5 +59,5 @@ export function prepareWorkspace(workspace: string): void {
 
 /** Templates are what default_workspace ships in git; never the user's config or the daemon's state. */
 function isTemplate(entry: string): boolean {
-  return !['config.user.yaml', 'config.runtime.yaml', '.mybot', 'sessions', 'logs'].includes(entry);
+  return !['config.user.yaml', 'config.runtime.yaml', '.mybot', 'sessions', 'logs', 'inbox'].includes(entry);
 }

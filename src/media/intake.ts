@@ -1,3 +1,4 @@
+import type { ImagePart } from '../agent/llm.ts';
 import type { Config } from '../config/schema.ts';
 import type { InboundEvent, InboundFile } from '../core/events.ts';
 import type { Logger } from '../log.ts';
@@ -10,12 +11,6 @@ import { TranscriptionError, type Transcriber } from './transcriber.ts';
 /** What a channel offers the intake: where a file a user sent can be downloaded. */
 export interface FileSource {
   locateFile(file: InboundFile, signal: AbortSignal): Promise<FileLocation>;
-}
-
-/** An image as the OpenAI chat format takes it inside a user message. */
-export interface ImagePart {
-  type: 'image_url';
-  image_url: { url: string };
 }
 
 /** A burst of messages, files read: what the model gets and what the user is told. */

@@ -7,6 +7,7 @@ import { SkillCatalogue } from '../agent/skills.ts';
 import { bashTool } from '../agent/tools/bash.ts';
 import { fileTools } from '../agent/tools/files.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
+import { sendFileTool } from '../agent/tools/send-file.ts';
 import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
 import { UsageStore } from '../agent/usage-store.ts';
@@ -20,6 +21,8 @@ import { workspacePaths } from '../config/workspace.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
+import { MediaIntake, type FileSource } from '../media/intake.ts';
+import { OpenAiTranscriber } from '../media/transcriber.ts';
 import { registerSecret, type Logger } from '../log.ts';
 import { releaseLock, takeLock } from './lock.ts';
 import { MemoryWatchdog } from './memory-watchdog.ts';
@@ -72,16 +75,24 @@ export class App {
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
-    const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...bash, ...web]);
+    const sendFile = sendFileTool({ workspace, bus: this.bus, maxFileBytes: (target) => this.channels.get(target.channel)?.maxFileBytes?.(target) });
+    const tools = new ToolRegistry([...fileTools(workspace), sendFile, useSkillTool(skills), ...bash, ...web]);
     const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
     this.pairing = new PairingStore(this.paths.pairing);
     // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
     this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log), log);
     const { pairing, usage } = this;
-    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, log });
+    const media = new MediaIntake({ workspace, config: this.current, transcriber: new OpenAiTranscriber(() => this.current().llm), fileSource: (name) => this.fileSource(name), log });
+    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, media, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
     this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
+  }
+
+  /** The running channel that can say where its users' files are. */
+  private fileSource(name: string): FileSource | undefined {
+    const channel = this.channels.get(name);
+    return channel?.locateFile ? { locateFile: (file, signal) => channel.locateFile!(file, signal) } : undefined;
   }
 
   static async start(options: AppOptions): Promise<App> {

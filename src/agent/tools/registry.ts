@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ToolError } from '../../core/errors.ts';
 import type { ToolCall, ToolSpec } from '../llm.ts';
-import { toolSpec, type Tool } from './tool.ts';
+import { toolSpec, type Tool, type ToolContext } from './tool.ts';
 
 /** The tools offered to the model, and the one place a tool call is parsed, validated and run. */
 export class ToolRegistry {
@@ -18,7 +18,7 @@ export class ToolRegistry {
   }
 
   /** Runs a call; every failure becomes text for the model ("Error: ..."), never a throw. */
-  async run(call: ToolCall, signal: AbortSignal): Promise<string> {
+  async run(call: ToolCall, signal: AbortSignal, context?: ToolContext): Promise<string> {
     const tool = this.tools.get(call.name);
     if (!tool) return `Error: there is no tool named '${call.name}'. Available: ${[...this.tools.keys()].join(', ')}`;
     let raw: unknown;
@@ -30,7 +30,7 @@ export class ToolRegistry {
     const parsed = tool.schema.safeParse(raw);
     if (!parsed.success) return `Error: invalid arguments for ${call.name}: ${z.prettifyError(parsed.error)}`;
     try {
-      return await tool.run(parsed.data, signal);
+      return await tool.run(parsed.data, signal, context);
     } catch (err) {
       if (err instanceof ToolError) return `Error: ${err.message}`;
       const code = (err as NodeJS.ErrnoException).code;
