@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { MybotError } from '../core/errors.ts';
 import { pause } from '../core/pause.ts';
+import { megabytes } from './file-kinds.ts';
 
 /** Where a file a user sent can be fetched, as its channel says: a URL on the platform's own file host. */
 export interface FileLocation {
@@ -107,7 +108,7 @@ async function readAtMost(body: IncomingMessage, maxBytes: number, signal: Abort
 }
 
 function tooLarge(maxBytes: number): DownloadError {
-  return new DownloadError(`the file is larger than ${Math.round(maxBytes / 1_048_576)} MB`, false);
+  return new DownloadError(`the file is larger than ${megabytes(maxBytes)}`, false);
 }
 
 function toDownloadError(err: unknown, location: FileLocation, options: DownloadOptions): DownloadError {

@@ -63,6 +63,8 @@ export function describe(file: InboundFile): string {
   }
 }
 
+/** "30 MB", "2.5 MB", "700 KB": a size for a line to the user. */
 export function megabytes(bytes: number): string {
+  if (bytes < 1_048_576) return `${Math.ceil(bytes / 1024)} KB`;
   return `${(bytes / 1_048_576).toFixed(bytes < 10 * 1_048_576 ? 1 : 0)} MB`;
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { EventBus } from '../../core/bus.ts';
 import { createEvent, type EventSource, type OutboundEvent } from '../../core/events.ts';
 import { ToolError } from '../../core/errors.ts';
+import { megabytes } from '../../media/file-kinds.ts';
 import { confine } from './files.ts';
 import { defineTool, type Tool } from './tool.ts';
 
@@ -38,7 +39,7 @@ export function sendFileTool(deps: SendFileDeps): Tool {
       const limit = deps.maxFileBytes(context.source);
       if (limit === undefined) throw new ToolError(`this chat (${context.source.channel}) cannot receive files; tell the user where the file is in the workspace instead`);
       if (info.size > limit) {
-        throw new ToolError(`${path} is ${mb(info.size)} and ${context.source.channel} takes files up to ${mb(limit)} in this chat: make it smaller (compress, split, lower the resolution) or tell the user where it is instead`);
+        throw new ToolError(`${path} is ${megabytes(info.size)} and ${context.source.channel} takes files up to ${megabytes(limit)} in this chat: make it smaller (compress, split, lower the resolution) or tell the user where it is instead`);
       }
       const id = `${context.eventId}:file:${createHash('sha256').update(target).digest('hex').slice(0, 16)}`;
       const fresh = await deps.bus.publish(
@@ -52,11 +53,7 @@ export function sendFileTool(deps: SendFileDeps): Tool {
           file: { path: target, name: basename(target) },
         }),
       );
-      return fresh ? `sent ${path} (${mb(info.size)}) to the chat` : `${path} was already sent to the chat for this message; not sent again`;
+      return fresh ? `sent ${path} (${megabytes(info.size)}) to the chat` : `${path} was already sent to the chat for this message; not sent again`;
     },
   });
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1_048_576).toFixed(bytes < 1_048_576 ? 2 : 1)} MB`;
 }
