@@ -37,7 +37,6 @@ describe('per-user limits, end to end: the real daemon, fake Telegram, fake LLM'
     llm.setResponder(model);
     config = {
       llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-      agent: { debounce_ms: 0 },
       channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, owner_user_ids: [OWNER], ...OPEN_ACCESS } },
       limits: { per_user: { messages_per_minute: 3, tokens_per_day: 1000 } },
     };

@@ -60,7 +60,7 @@ describe('LLM faults: the real daemon against a misbehaving fake LLM', () => {
       config: {
         llm: { api_base: llm.url, model: 'fake', max_retries: 0, timeout_s: 1 },
         // one try and one retry per turn
-        agent: { debounce_ms: 0, max_turn_retries: 1, retry_backoff_ms: 10 },
+        agent: { max_turn_retries: 1, retry_backoff_ms: 10 },
         channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
       },
     });
