@@ -105,7 +105,7 @@ describe('the daemon and the terminal chat against a fake LLM', () => {
     const workspace = workspaceWith(config());
     llm.failNext(1, { fault: 'status', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
     const { output } = await chat(workspace, ['hi', 'hi again']);
-    expect(output).toContain('refused the request');
+    expect(output).toContain('did not accept the bot\'s API key');
     expect(output).toContain('bot> echo: hi again');
     const daemon = await Daemon.start({ config: config(), workspace });
     await daemon.kill('SIGTERM');

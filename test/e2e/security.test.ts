@@ -137,7 +137,7 @@ describe('security guarantees', () => {
     // errors that carry secrets: the LLM echoing the key, and platform failures
     llm.failNext(1, { fault: 'status', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
     telegram.userSays({ chatId: OWNER, text: 'make it fail' });
-    await waitFor(() => telegram.botMessages(OWNER).some((m) => /refused the request/.test(m.text ?? '')), 10_000, 'the error reply');
+    await waitFor(() => telegram.botMessages(OWNER).some((m) => /did not accept the bot's API key/.test(m.text ?? '')), 10_000, 'the error reply');
     telegram.failNext('sendMessage', 1, { kind: 'drop' });
     discord.failNextRest({ method: 'POST', path: /messages$/ }, 1, { kind: 'drop' });
     telegram.userSays({ chatId: OWNER, text: 'after a dropped send' });
