@@ -1,4 +1,3 @@
-import { readFileSync, statSync } from 'node:fs';
 import type { EventBus } from '../core/bus.ts';
 import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
 import { isStorageTrouble, LlmError } from '../core/errors.ts';
@@ -11,25 +10,21 @@ import type { PairingStore } from '../channels/pairing-store.ts';
 import { runAccessCommand } from './access-commands.ts';
 import { burstContent, gatherBurst, joinsBurst } from './bursts.ts';
 import { runCommand } from './commands.ts';
-import { compactSession, estimateTokens, needsCompaction, summaryMessage } from './compaction.ts';
+import { compactSession, estimateTokens, needsCompaction } from './compaction.ts';
 import { DraftPublisher, FIRST_DRAFT_AFTER_MS, replyIdFor } from './drafts.ts';
 import { failureReply, ownerFix } from './failure-replies.ts';
 import type { UsageLimiter } from './limits.ts';
-import type { ChatMessage, Llm } from './llm.ts';
+import { historyOf, recordedTurn } from './history.ts';
+import type { Llm } from './llm.ts';
 import { runTurn, type TurnResult } from './loop.ts';
-import { toChat, type SessionStore, type SessionWindow, type StoredMessage } from './sessions.ts';
-import { withSkills, type SkillCatalogue } from './skills.ts';
+import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
+import type { SkillCatalogue } from './skills.ts';
+import { SystemPrompt } from './system-prompt.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
-const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant in a chat. Answer concisely.';
 const HOUR_MS = 60 * 60_000;
 /** A 429's retry-after is honoured between turn retries up to this long; beyond, the usual backoff applies. */
 const MAX_RETRY_AFTER_MS = 60_000;
-/**
- * AGENT.md and the skills folder are looked at again at most this often, so an edit applies within
- * a second. Not on every turn: their stats cost ~0.1 ms on the path of every reply.
- */
-const PROMPT_RECHECK_MS = 1_000;
 /** Added to an answer the disk would not take into the session history: the user should know it is forgotten. */
 const NOT_SAVED_NOTE =
   "\n\n(I couldn't save this conversation: the disk I keep it on is full or read-only, so I won't remember this exchange. My owner needs to free space or fix the disk.)";
@@ -64,13 +59,14 @@ export class AgentWorker implements Worker {
   private readonly abort = new AbortController();
   private readonly handler = (event: InboundEvent) => this.handle(event);
   private llmErrors: number[] = [];
-  private prompt?: { mtimeMs: number; text: string };
-  private system?: { checkedAt: number; text: string };
+  private readonly systemPrompt: SystemPrompt;
   private readonly lastActive = new Map<string, number>();
   /** The owner was told in the log which setting to fix; told again after the LLM worked meanwhile. */
   private ownerTold = false;
 
-  constructor(private readonly deps: AgentWorkerDeps) {}
+  constructor(private readonly deps: AgentWorkerDeps) {
+    this.systemPrompt = new SystemPrompt(deps.systemPromptFile, deps.skills);
+  }
 
   async start(): Promise<void> {
     this.deps.bus.subscribe(InboundEvent, this.handler);
@@ -207,7 +203,7 @@ export class AgentWorker implements Worker {
   /** The LLM part of a turn; `sent.promptTokens` (estimated) is set as the request goes out. */
   private async attempt(user: string, first: InboundEvent, signal: AbortSignal, drafts: DraftPublisher, beforeTools: () => void, sent: { promptTokens: number }): Promise<TurnResult> {
     const { llm, tools, config } = this.deps;
-    const system = this.systemPrompt();
+    const system = this.systemPrompt.text();
     const { window, tokens } = await this.windowFor(first.sessionId, system, user, signal);
     sent.promptTokens = tokens;
     return runTurn({ llm, tools, system, history: historyOf(window), user, maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools });
@@ -320,48 +316,4 @@ export class AgentWorker implements Worker {
     );
     await Promise.all(burst.map((event) => this.deps.bus.ack(event.id)));
   }
-
-  /** AGENT.md and the skills section, looked at again at most every PROMPT_RECHECK_MS. */
-  private systemPrompt(): string {
-    const now = Date.now();
-    if (this.system === undefined || now - this.system.checkedAt >= PROMPT_RECHECK_MS) {
-      this.system = { checkedAt: now, text: withSkills(this.agentPrompt(), this.deps.skills) };
-    }
-    return this.system.text;
-  }
-
-  /**
-   * AGENT.md, read again only when it changed. Sync: a stat of a local file takes microseconds, the
-   * async one a thread-pool round trip.
-   */
-  private agentPrompt(): string {
-    try {
-      const { mtimeMs } = statSync(this.deps.systemPromptFile);
-      if (this.prompt?.mtimeMs !== mtimeMs) {
-        this.prompt = { mtimeMs, text: readFileSync(this.deps.systemPromptFile, 'utf8').trim() || DEFAULT_SYSTEM_PROMPT };
-      }
-      return this.prompt.text;
-    } catch {
-      return DEFAULT_SYSTEM_PROMPT;
-    }
-  }
-}
-
-/** The history the LLM gets: the summary of what came before the window, if any, then the window. */
-function historyOf(window: SessionWindow): ChatMessage[] {
-  const messages = window.messages.map(toChat);
-  return window.summary === undefined ? messages : [summaryMessage(window.summary), ...messages];
-}
-
-/**
- * After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a
- * new one: found by any event id of the burst it answered, and sent under the burst's first id.
- */
-function recordedTurn(messages: StoredMessage[], eventId: string): { reply: string; replyTo: string; eventIds: string[] } | undefined {
-  const at = messages.findIndex((m) => m.eventId === eventId || m.eventIds?.includes(eventId));
-  if (at < 0) return undefined;
-  const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
-  if (typeof last?.content !== 'string') return undefined;
-  const user = messages[at]!;
-  return { reply: last.content, replyTo: user.eventId ?? eventId, eventIds: user.eventIds ?? [eventId] };
 }
