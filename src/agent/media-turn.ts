@@ -1,13 +1,35 @@
 import type { InboundEvent } from '../core/events.ts';
 import { LlmError } from '../core/errors.ts';
-import type { MediaIntake, TurnMedia } from '../media/intake.ts';
-import { burstContent } from './bursts.ts';
+import type { ImagePart } from './llm.ts';
+import type { FileReadings, MediaIntake } from '../media/intake.ts';
 import { runTurn, type TurnInput, type TurnResult } from './loop.ts';
 import type { ToolContext } from './tools/tool.ts';
 
-/** The burst as the model reads it: its files read by the intake, or (no intake: the terminal chat) its text. */
-export async function prepareMedia(intake: MediaIntake | undefined, burst: readonly InboundEvent[], signal: AbortSignal): Promise<TurnMedia> {
-  return intake ? intake.prepare(burst, signal) : { text: burstContent(burst), images: [], notices: [], empty: false };
+/** A burst as the model reads it: what the users typed, then each file as the intake read it. */
+export interface TurnMedia {
+  /** What the users typed (captions included), as burstContent gave it. */
+  typed: { text: string; cutFrom?: number };
+  /** What the history keeps of the turn's user message: the typed text, then the files. */
+  text: string;
+  /** The images, as parts of this request only: built from the saved copies, never stored. */
+  images: ImagePart[];
+  /** One line each for the user: what was skipped or failed, and why. */
+  notices: string[];
+  /** Nothing the model could answer, only notices (a voice note that could not be transcribed): no LLM call. */
+  empty: boolean;
+}
+
+/** `typed`: the burst's text (see burstContent); no intake (the terminal chat): that alone. */
+export async function prepareMedia(intake: MediaIntake | undefined, burst: readonly InboundEvent[], typed: TurnMedia['typed'], signal: AbortSignal): Promise<TurnMedia> {
+  const readings: FileReadings = intake ? await intake.prepare(burst, signal) : { texts: [], images: [], notices: [], usable: false };
+  return combine(burst, typed, readings);
+}
+
+/** Each message's files right after its text; when the text was cut for length, the files after all of it. */
+function combine(burst: readonly InboundEvent[], typed: TurnMedia['typed'], { texts, images, notices, usable }: FileReadings): TurnMedia {
+  const parts = typed.cutFrom === undefined ? burst.flatMap((event, i) => [event.content, ...(texts[i] ?? [])]) : [typed.text, ...texts.flat()];
+  const text = parts.filter((part) => part.trim() !== '').join('\n\n');
+  return { typed, text, images, notices, empty: !typed.text.trim() && !usable && notices.length > 0 };
 }
 
 /**
@@ -27,7 +49,7 @@ export async function runTurnSeeing(
   } catch (error) {
     if (!intake || media.images.length === 0 || !refusesImages(error)) throw error;
     intake.markBlind(model);
-    const blind = await intake.prepare(burst, input.signal);
+    const blind = combine(burst, media.typed, await intake.prepare(burst, input.signal));
     return blind.empty ? { media: blind } : { media: blind, result: await runTurn({ ...input, user: blind.text, images: [] }) };
   }
 }

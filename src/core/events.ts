@@ -46,6 +46,8 @@ export interface InboundEvent extends BaseEvent {
   content: string;
   retryCount: number;
   files?: InboundFile[];
+  /** Set on a task the scheduler fired: never merged into a user's burst of messages. */
+  scheduled?: { job: string; dueAt: number };
 }
 
 /** A workspace file the agent sends to the chat (the `send_file` tool); `content` is its caption. */

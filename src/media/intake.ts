@@ -13,16 +13,16 @@ export interface FileSource {
   locateFile(file: InboundFile, signal: AbortSignal): Promise<FileLocation>;
 }
 
-/** A burst of messages, files read: what the model gets and what the user is told. */
-export interface TurnMedia {
-  /** The messages' text, then each file as the model reads it (a reference, its text, a transcript): what the history keeps. */
-  text: string;
+/** The files of a burst, read: what the model gets of them and what the user is told. */
+export interface FileReadings {
+  /** Per message of the burst, each of its files as the model reads it: a reference to the saved copy, its text, a transcript. */
+  texts: string[][];
   /** The images, as parts of this request only: built from the saved copies, never stored. */
   images: ImagePart[];
   /** One line each for the user: what was skipped or failed, and why. */
   notices: string[];
-  /** Nothing the model could answer: only notices (a voice note that could not be transcribed, a photo without vision). */
-  empty: boolean;
+  /** Some file gave the model something to answer (a text, a transcript, an image). */
+  usable: boolean;
 }
 
 export interface MediaIntakeDeps {
@@ -71,25 +71,21 @@ export class MediaIntake {
     this.blind.add(model);
   }
 
-  async prepare(burst: readonly InboundEvent[], signal: AbortSignal): Promise<TurnMedia> {
-    const texts: string[] = [];
+  async prepare(burst: readonly InboundEvent[], signal: AbortSignal): Promise<FileReadings> {
+    const texts: string[][] = [];
     const images: ImagePart[] = [];
     const notices: string[] = [];
     let usable = false;
     for (const event of burst) {
-      if (event.content.trim()) {
-        texts.push(event.content);
-        usable = true;
-      }
       const readings = await Promise.all((event.files ?? []).map((file, index) => this.read(event, index, file, signal)));
+      texts.push(readings.map((reading) => reading.text));
       for (const reading of readings) {
-        if (reading.text) texts.push(reading.text);
         if (reading.image) images.push(reading.image);
         if (reading.notice && !notices.includes(reading.notice)) notices.push(reading.notice);
         usable ||= reading.usable;
       }
     }
-    return { text: texts.join('\n\n'), images, notices, empty: !usable && notices.length > 0 };
+    return { texts, images, notices, usable };
   }
 
   private async read(event: InboundEvent, index: number, file: InboundFile, signal: AbortSignal): Promise<FileReading> {

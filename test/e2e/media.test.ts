@@ -71,7 +71,9 @@ describe.each(['telegram', 'discord'] as const)('photos, voice notes and files o
       world.llm.setTranscriber((_req, audio) => ({ text: audio.toString('utf8') }));
     }
     expect(world.llm.requests.length).toBe(calls);
-    expect(daemon.lines.filter((l) => l.msg === 'could not transcribe a voice note')).toHaveLength(1);
+    const ofChat = (l: { sessionId?: unknown }) => String(l.sessionId).endsWith(`:${chat.id}`);
+    await daemon.waitForLog('could not transcribe a voice note', ofChat);
+    expect(daemon.lines.filter((l) => l.msg === 'could not transcribe a voice note' && ofChat(l))).toHaveLength(1);
   });
 
   it('three photos sent together (a Telegram album, one Discord message) are one turn: one LLM request with three images', async () => {
@@ -84,8 +86,8 @@ describe.each(['telegram', 'discord'] as const)('photos, voice notes and files o
     expect(imagePartsOf(requests[0]!).map((p) => Buffer.from(p.image_url.url.split(',')[1]!, 'base64'))).toEqual(pictures);
     expect(chat.texts()).toHaveLength(1);
     // one message into the agent, not three taken together: the album was one event from the start
-    const turn = daemon.lines.find((l) => l.msg === 'turn done' && String(l.eventId).includes(chat.id));
-    expect(turn?.messages).toBe(1);
+    const turn = await daemon.waitForLog('turn done', (l) => String(l.eventId).includes(`:${chat.id}:`));
+    expect(turn.messages).toBe(1);
   });
 
   it('reads a Markdown file and a PDF to the model, with their names', async () => {

@@ -19,7 +19,8 @@ export type FakeFault =
   | ({ fault: 'cut-stream'; content: string } & StreamPacing);
 export type FakeReply = FakeContentReply | FakeFault;
 
-export type FakeRequest = { body: any; messages: any[]; model: string; stream: boolean; at: number };
+/** `unanswered`: the client went away (a cancelled call) or the connection dropped before the whole answer was written. */
+export type FakeRequest = { body: any; messages: any[]; model: string; stream: boolean; at: number; unanswered: boolean };
 /** One call of POST /v1/audio/transcriptions: the model asked for and the file sent. */
 export type TranscriptionRequest = { model: string; fileName: string; size: number; contentType: string; at: number };
 /** The transcript for one call, or a fault (an HTTP status). By default the file's bytes read as UTF-8: tests put the "speech" there. */
@@ -182,6 +183,7 @@ export class FakeOpenAI {
       model: String(body?.model ?? ''),
       stream: body?.stream === true,
       at: Date.now(),
+      unanswered: false,
     };
     this.requests.push(request);
     if (this.blindMessage !== undefined && imagePartsOf(request).length > 0) {
@@ -190,7 +192,10 @@ export class FakeOpenAI {
 
     // Aborted when the client goes away (or the server closes), so delays end early.
     const gone = new AbortController();
-    res.on('close', () => gone.abort());
+    res.on('close', () => {
+      gone.abort();
+      if (!res.writableFinished) request.unanswered = true;
+    });
     let reply: FakeReply;
     if (this.failures.left > 0) {
       this.failures.left -= 1;

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../../src/config/schema.ts';
 import { createEvent, type InboundEvent, type InboundFile } from '../../../src/core/events.ts';
+import { prepareMedia } from '../../../src/agent/media-turn.ts';
 import { MediaIntake, NO_VISION_NOTICE } from '../../../src/media/intake.ts';
 import { inboxFolder, safeName } from '../../../src/media/inbox.ts';
 import { TranscriptionError, type Transcriber } from '../../../src/media/transcriber.ts';
@@ -68,7 +69,10 @@ function setup(settings: { llm?: Record<string, unknown>; agent?: Record<string,
       files: sent.map(({ data: _data, ...file }) => file),
     });
   };
-  return { workspace, intake, message, transcripts, signal: new AbortController().signal };
+  const signal = new AbortController().signal;
+  /** The turn's media, as the agent builds it: the typed text (the messages' contents), then the files. */
+  const read = (events: InboundEvent[]) => prepareMedia(intake, events, { text: events.map((e) => e.content).join('\n\n') }, signal);
+  return { workspace, intake, message, transcripts, signal, read };
 }
 
 const file = (kind: InboundFile['kind'], name: string, data: Buffer, mime?: string): InboundFile & { data: Buffer } => ({
@@ -77,10 +81,10 @@ const file = (kind: InboundFile['kind'], name: string, data: Buffer, mime?: stri
 
 describe('the media intake', () => {
   it('downloads a file once: a replay of the same message reads the saved copy', async () => {
-    const { workspace, intake, message, signal } = setup();
+    const { workspace, read, message } = setup();
     const event = message('what is this?', file('image', 'photo.jpg', TINY_JPEG, 'image/jpeg'));
-    const first = await intake.prepare([event], signal);
-    const again = await intake.prepare([event], signal);
+    const first = await read([event]);
+    const again = await read([event]);
     expect(downloads).toHaveLength(1);
     expect(again).toEqual(first);
     expect(first.text).toBe('what is this?\n\n[The user sent an image, saved as inbox/telegram_42/1-0-photo.jpg]');
@@ -89,10 +93,10 @@ describe('the media intake', () => {
   });
 
   it('transcribes a voice note once, and keeps the transcript beside it', async () => {
-    const { workspace, intake, message, transcripts, signal } = setup();
+    const { workspace, read, message, transcripts } = setup();
     const event = message('', file('voice', 'voice.ogg', Buffer.from('call mum at six'), 'audio/ogg'));
-    const media = await intake.prepare([event], signal);
-    await intake.prepare([event], signal);
+    const media = await read([event]);
+    await read([event]);
     expect(transcripts).toEqual(['call mum at six']);
     expect(media).toMatchObject({ text: "[Transcript of the user's voice note, saved as inbox/telegram_42/1-0-voice.ogg]\ncall mum at six", empty: false, notices: [] });
     expect(readFileSync(join(workspace, 'inbox/telegram_42/1-0-voice.ogg.txt'), 'utf8')).toBe('call mum at six');
@@ -100,18 +104,17 @@ describe('the media intake', () => {
 
   it('a voice note that cannot be transcribed: nothing to ask, one line for the user; transcription off says so the same way', async () => {
     const failing = setup({}, { transcribe: async () => Promise.reject(new TranscriptionError('the transcription endpoint answered HTTP 500')) });
-    const media = await failing.intake.prepare([failing.message('', file('voice', 'voice.ogg', Buffer.from('x')))], failing.signal);
+    const media = await failing.read([failing.message('', file('voice', 'voice.ogg', Buffer.from('x')))]);
     expect(media).toMatchObject({ empty: true, images: [], notices: ["(Sorry, I couldn't transcribe your voice note. Could you type it?)"] });
     const off = setup({}, { transcribe: async () => Promise.reject(new TranscriptionError('transcription is off', false)) });
-    const withText = await off.intake.prepare([off.message('and my text', file('voice', 'voice.ogg', Buffer.from('x')))], off.signal);
+    const withText = await off.read([off.message('and my text', file('voice', 'voice.ogg', Buffer.from('x')))]);
     expect(withText).toMatchObject({ empty: false, notices: ["(Sorry, I couldn't transcribe your voice note. Could you type it?)"] });
     expect(withText.text).toMatch(/^and my text\n\n\[The user sent a voice note \(inbox\/telegram_42\/1-0-voice\.ogg\); it could not be transcribed\]$/);
   });
 
   it('reads text files and PDFs up to agent.max_file_kb, and says what it skipped and why', async () => {
-    const { intake, message, signal } = setup({ agent: { max_file_kb: 1 } });
-    const media = await intake.prepare(
-      [
+    const { read, message } = setup({ agent: { max_file_kb: 1 } });
+    const media = await read([
         message(
           'files',
           file('document', 'a.csv', Buffer.from('x,y\n1,2\n'), 'text/csv'),
@@ -122,9 +125,7 @@ describe('the media intake', () => {
           file('document', 'bad.pdf', Buffer.from('%PDF-1.4 nonsense'), 'application/pdf'),
           file('document', 'tool.exe', Buffer.from('MZ'), 'application/octet-stream'),
         ),
-      ],
-      signal,
-    );
+    ]);
     expect(media.text).toContain('<file name="a.csv" saved_as="inbox/telegram_42/1-0-a.csv">\nx,y\n1,2\n\n</file>');
     expect(media.text).toContain('<file name="r.pdf" saved_as="inbox/telegram_42/1-3-r.pdf">\nHello from the PDF\n</file>');
     expect(media.text).toContain('<file name="long.pdf" saved_as="inbox/telegram_42/1-4-long.pdf" cut="true">');
@@ -142,17 +143,17 @@ describe('the media intake', () => {
   it('with llm.vision off, or a model the endpoint found blind, images are named, not shown, and the user is told once', async () => {
     const off = setup({ llm: { vision: false } });
     const two = [file('image', 'photo.jpg', TINY_JPEG), file('image', 'photo.jpg', Buffer.concat([TINY_JPEG, Buffer.from([0])]))];
-    const blind = await off.intake.prepare([off.message('', ...two)], off.signal);
+    const blind = await off.read([off.message('', ...two)]);
     expect(blind).toMatchObject({ images: [], notices: [NO_VISION_NOTICE], empty: true });
-    const { intake, message, signal } = setup({ llm: { model: 'text-only' } });
+    const { intake, message, read } = setup({ llm: { model: 'text-only' } });
     intake.markBlind('text-only');
-    expect(await intake.prepare([message('what is it?', file('image', 'photo.jpg', TINY_JPEG))], signal)).toMatchObject({ images: [], notices: [NO_VISION_NOTICE], empty: false });
+    expect(await read([message('what is it?', file('image', 'photo.jpg', TINY_JPEG))])).toMatchObject({ images: [], notices: [NO_VISION_NOTICE], empty: false });
   });
 
   it('a failed download is a line for the user, not a failed turn', async () => {
-    const { intake, message, signal } = setup();
+    const { read, message } = setup();
     const event = message('here', { kind: 'document', fileId: 'missing', name: 'notes.txt', mime: 'text/plain', size: 10 });
-    expect(await intake.prepare([event], signal)).toMatchObject({
+    expect(await read([event])).toMatchObject({
       empty: false,
       notices: [expect.stringMatching(/^\(I couldn't download the file notes\.txt: 127\.0\.0\.1:\d+ answered HTTP 404\. Please send it again\.\)$/)],
     });
@@ -175,12 +176,12 @@ describe('inbox names', () => {
 
 describe('a workspace file written by hand where a download would go', () => {
   it('is taken as the saved copy (the inbox is the record of what was downloaded)', async () => {
-    const { workspace, intake, message, signal } = setup();
+    const { workspace, read, message } = setup();
     const event = message('', file('document', 'n.md', Buffer.from('fresh'), 'text/markdown'));
     const dir = join(workspace, 'inbox', 'telegram_42');
     (await import('node:fs')).mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, '1-0-n.md'), 'already here');
-    expect((await intake.prepare([event], signal)).text).toContain('already here');
+    expect((await read([event])).text).toContain('already here');
     expect(downloads).toEqual([]);
   });
 });
