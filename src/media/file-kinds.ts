@@ -35,6 +35,15 @@ export function imageMime(file: InboundFile): string | undefined {
   return VISION_TYPES[extname(file.name).toLowerCase()] ?? (file.kind === 'image' && !mime ? 'image/jpeg' : undefined);
 }
 
+/** The image type by the file's first bytes (a user's file name or content type may say anything). */
+export function sniffImage(data: Buffer): string | undefined {
+  if (data.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
+  if (data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) return 'image/jpeg';
+  if (data.subarray(0, 4).toString('latin1') === 'GIF8') return 'image/gif';
+  if (data.subarray(0, 4).toString('latin1') === 'RIFF' && data.subarray(8, 12).toString('latin1') === 'WEBP') return 'image/webp';
+  return undefined;
+}
+
 /** Text as UTF-8, or undefined when the bytes are not text (a NUL byte, or invalid UTF-8). */
 export function decodeText(data: Buffer): string | undefined {
   if (data.includes(0)) return undefined;

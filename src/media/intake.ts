@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.ts';
 import type { InboundEvent, InboundFile } from '../core/events.ts';
 import type { Logger } from '../log.ts';
 import { DOWNLOAD_DEFAULTS, DownloadError, download, type DownloadOptions, type FileLocation } from './download.ts';
-import { decodeText, describe, handlingOf, imageMime, megabytes } from './file-kinds.ts';
+import { decodeText, describe, handlingOf, megabytes, sniffImage } from './file-kinds.ts';
 import { extractedPath, inboxPlace, readSaved, saveAtomically, type InboxPlace } from './inbox.ts';
 import { pdfText } from './pdf-text.ts';
 import { TranscriptionError, type Transcriber } from './transcriber.ts';
@@ -142,7 +142,9 @@ export class MediaIntake {
     if (data.length > MAX_IMAGE_BYTES) {
       return { text: `${reference} (not shown: too large)`, usable: false, notice: `(I couldn't look at ${what}: it is ${megabytes(data.length)}, and I show the model images up to ${megabytes(MAX_IMAGE_BYTES)}.)` };
     }
-    const url = `data:${imageMime(file) ?? 'image/jpeg'};base64,${data.toString('base64')}`;
+    const type = sniffImage(data);
+    if (!type) return { text: `${reference} (not shown: not an image)`, usable: false, notice: `(I couldn't look at ${what}: it is not an image I can read.)` };
+    const url = `data:${type};base64,${data.toString('base64')}`;
     return { text: reference, usable: true, image: { type: 'image_url', image_url: { url } } };
   }
 

@@ -4,13 +4,9 @@ import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-/** A file a test user sends: a photo, a voice note, or a document (any other file). */
-export interface TestFile {
-  kind: 'photo' | 'voice' | 'document';
-  name: string;
-  mime: string;
-  data: Buffer;
-}
+import type { TestFile } from '../helpers/media-corpus.ts';
+
+export type { TestFile };
 
 /** A file the bot sent: Telegram's photo or document, Discord's attachment ('file'). */
 export interface SentFile {
