@@ -38,12 +38,19 @@ export class OpenAiTranscriber implements Transcriber {
   async transcribe(audio: Buffer, name: string, mime: string | undefined, signal: AbortSignal): Promise<string> {
     const llm = this.settings();
     if (!llm.transcription_model) throw new TranscriptionError('transcription is off (llm.transcription_model is empty)', false);
+    // the SDK adds a listener to the signal it is given and never removes it: it gets one per call
+    const call = new AbortController();
+    const cancel = () => call.abort();
+    if (signal.aborted) cancel();
+    else signal.addEventListener('abort', cancel, { once: true });
     try {
       const file = await toFile(audio, name, mime ? { type: mime } : undefined);
-      const result = await this.clientFor(llm).audio.transcriptions.create({ file, model: llm.transcription_model }, { signal });
+      const result = await this.clientFor(llm).audio.transcriptions.create({ file, model: llm.transcription_model }, { signal: call.signal });
       return result.text.trim();
     } catch (error) {
       throw toTranscriptionError(error, llm);
+    } finally {
+      signal.removeEventListener('abort', cancel);
     }
   }
 
