@@ -1,31 +1,26 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { localServer } from '../../helpers/local-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { download, DownloadError, type FileLocation } from '../../../src/media/download.ts';
 
 /** A file host on 127.0.0.1 whose routes the tests script; it counts the requests each path got. */
-let server: Server;
+let close: () => Promise<void>;
 let origin = '';
 const hits = new Map<string, number>();
 const routes = new Map<string, (req: IncomingMessage, res: ServerResponse, hit: number) => void>();
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  ({ origin, close } = await localServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const hit = (hits.get(path) ?? 0) + 1;
     hits.set(path, hit);
     const route = routes.get(path);
     if (route) route(req, res, hit);
     else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => close());
 
 const options = (overrides: Partial<Parameters<typeof download>[1]> = {}) => ({ timeoutMs: 2_000, tries: 3, backoffMs: 1, signal: new AbortController().signal, ...overrides });
 const at = (path: string, maxBytes = 1_000): FileLocation => ({ url: `${origin}${path}`, allows: (url) => url.origin === origin, maxBytes });

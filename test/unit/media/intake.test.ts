@@ -1,9 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { localServer } from '../../helpers/local-server.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../../src/config/schema.ts';
 import { createEvent, type InboundEvent, type InboundFile } from '../../../src/core/events.ts';
@@ -14,28 +13,23 @@ import { TranscriptionError, type Transcriber } from '../../../src/media/transcr
 import { pdfWithText, TINY_JPEG } from '../../helpers/media.ts';
 
 /** The platform's file host: serves `files` by name and counts the downloads. */
-let server: Server;
+let close: () => Promise<void>;
 let origin = '';
 const files = new Map<string, Buffer>();
 const downloads: string[] = [];
 const workspaces: string[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  ({ origin, close } = await localServer((req, res) => {
     const name = decodeURIComponent((req.url ?? '/').slice(1));
     const data = files.get(name);
     downloads.push(name);
     if (data) res.writeHead(200, { 'content-length': data.length }).end(data);
     else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => close());
 
 afterEach(() => {
   for (const dir of workspaces.splice(0)) rmSync(dir, { recursive: true, force: true });
