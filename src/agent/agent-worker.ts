@@ -171,6 +171,12 @@ export class AgentWorker implements Worker {
       }
       cutFrom = input.cutFrom;
       const media = await prepareMedia(this.deps.media, burst, input, this.abort.signal);
+      // messages that came while the files were read (a download takes a while) join before the call starts
+      const late = restarts < MAX_RESTARTS ? bus.takeQueued(first.sessionId, (next) => joinsBurst(first, next) && this.mergeable(next, owner)) : [];
+      if (late.length > 0) {
+        burst.push(...late);
+        continue;
+      }
       if (media.empty) return this.reply(burst, media.notices.join('\n'));
       const drafts = new DraftPublisher(bus, first, this.deps.firstDraftAfterMs ?? FIRST_DRAFT_AFTER_MS);
       // not AbortSignal.any: on Node 20 a signal derived from the worker's long-lived one is never freed

@@ -41,6 +41,8 @@ export interface MediaWorld {
   chat(): MediaChat;
   /** File downloads the bot made from the platform, in all. */
   downloads(): number;
+  /** Downloads from now on take this long (a slow file host). */
+  slowDownloads(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ async function telegramWorld(): Promise<MediaWorld> {
     llm,
     config: () => fakesConfig({ llm, telegram }),
     downloads: () => telegram.downloads.length,
+    slowDownloads: (ms) => void (telegram.fileLatencyMs = ms),
     close: async () => void (await Promise.all([telegram.close(), llm.close()])),
     chat(): MediaChat {
       const chatId = nextChat++;
@@ -93,6 +96,7 @@ async function discordWorld(): Promise<MediaWorld> {
     llm,
     config: () => fakesConfig({ llm, discord }),
     downloads: () => discord.downloads.length,
+    slowDownloads: (ms) => void (discord.fileLatencyMs = ms),
     close: async () => void (await Promise.all([discord.close(), llm.close()])),
     chat(): MediaChat {
       const dm = discord.dmChannelFor(discord.nextId(), `media${n++}`);

@@ -6,6 +6,7 @@ import { imagePartsOf, type FakeRequest } from '../fakes/openai.ts';
 import { Daemon, type LogLine } from '../helpers/daemon.ts';
 import { pdfWithText, solidPng, TINY_JPEG } from '../helpers/media.ts';
 import { loadMediaCorpus } from '../helpers/media-corpus.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startMediaWorld, type MediaWorld, type TestFile } from './media-setup.ts';
 
 const CORPUS = loadMediaCorpus();
@@ -91,6 +92,27 @@ describe.each(['telegram', 'discord'] as const)('photos, voice notes and files o
     // one message into the agent, not three taken together: the album was one event from the start
     const turn = await daemon.waitForLog('turn done', (l) => String(l.eventId).includes(`:${chat.id}:`));
     expect(turn.messages).toBe(1);
+  });
+
+  it('a message sent while a photo downloads joins its turn: one LLM request, one reply', async () => {
+    const chat = world.chat();
+    const calls = world.llm.requests.length;
+    const downloads = world.downloads();
+    world.slowDownloads(1_500);
+    try {
+      chat.send({ files: [photo()] });
+      await waitFor(() => daemon.hasLog('turn started', (l) => String(l.eventId).includes(`:${chat.id}:`)), 10_000, 'the turn to start');
+      chat.send({ text: 'what do you see in it?' });
+      const [reply] = await chat.waitForTexts(1);
+      expect(reply).toMatch(/^echo: \[The user sent an image, saved as inbox\/\S+\]\n\nwhat do you see in it\?$/);
+    } finally {
+      world.slowDownloads(0);
+    }
+    expect(world.llm.requests.length - calls).toBe(1);
+    expect(world.downloads() - downloads).toBe(1);
+    // answered after anything else of the session: a second answer would have come before it
+    chat.send({ text: 'probe' });
+    expect((await chat.waitForTexts(2)).slice(1)).toEqual(['echo: probe']);
   });
 
   it('reads a Markdown file and a PDF to the model, with their names', async () => {

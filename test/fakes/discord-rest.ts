@@ -293,12 +293,13 @@ export class FakeDiscordRest {
     return this.world.storeAttachment(channelId, { name: file.name, data: file.data, contentType: file.contentType });
   }
 
-  private serveAttachment(method: string, path: string, res: ServerResponse): void {
+  private async serveAttachment(method: string, path: string, res: ServerResponse): Promise<void> {
     const data = this.world.attachmentData.get(path);
     if (method !== 'GET' || !data) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
       return;
     }
+    if (this.world.fileLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.world.fileLatencyMs));
     this.world.downloads.push(path);
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }).end(data);
   }

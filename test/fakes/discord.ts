@@ -106,6 +106,8 @@ export class FakeDiscord {
   readonly attachmentData = new Map<string, Buffer>();
   /** The attachment paths the bot downloaded, one entry per download. */
   readonly downloads: string[] = [];
+  /** How long an attachment download waits before the bytes go out: a slow CDN. */
+  fileLatencyMs = 0;
   readonly gateway: FakeGateway;
   readonly rest: FakeDiscordRest;
 

@@ -156,6 +156,8 @@ export class FakeTelegram {
   readonly uploads: Upload[] = [];
   /** The file paths the bot downloaded (GET {apiRoot}/file/bot<token>/<file_path>), one entry per download. */
   readonly downloads: string[] = [];
+  /** How long a file download waits before the bytes go out: a slow file server. */
+  fileLatencyMs = 0;
   readonly edits: Edit[] = [];
   readonly chatActions: ChatAction[] = [];
   /** The highest offset a getUpdates call confirmed: every update below it is gone for good. */
@@ -455,8 +457,8 @@ export class FakeTelegram {
     return { file_id: str(p.file_id), file_unique_id: file.uniqueId, file_size: file.data.length, file_path: file.path };
   }
 
-  /** GET /file/bot<token>/<file_path>: the bytes of a file getFile named. */
-  private serveFile(url: URL, req: IncomingMessage, res: ServerResponse): void {
+  /** GET /file/bot<token>/<file_path>: the bytes of a file getFile named, after `fileLatencyMs`. */
+  private async serveFile(url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const match = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     const path = decodeURIComponent(match?.[2] ?? '');
     const file = [...this.files.values()].find((f) => f.path === path);
@@ -465,6 +467,7 @@ export class FakeTelegram {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
       return;
     }
+    if (this.fileLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.fileLatencyMs));
     this.downloads.push(path);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.data.length }).end(file.data);
   }
