@@ -87,6 +87,8 @@ describe.each(['telegram', 'discord'] as const)('media across a SIGKILL on %s', 
       const first = await start(dir);
       chat.send({ text: 'send me the chart and the budget' });
       await waitFor(() => chat.files().length >= 2, 10_000, 'both files on the platform');
+      // recorded as delivered: a kill in the instant between Telegram taking a file and that record sends it again (no idempotency key)
+      await waitFor(() => first.lines.filter((l) => l.msg === 'reply delivered' && String(l.eventId).includes(':file:')).length === 2, 10_000, 'both files recorded as delivered');
       await first.kill('SIGKILL');
       hold = false;
 
