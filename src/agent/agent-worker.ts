@@ -16,6 +16,9 @@ import { draftPublisher, replyIdFor } from './drafts.ts';
 import type { UsageLimiter } from './limits.ts';
 import type { ChatMessage, Llm } from './llm.ts';
 import { runTurn } from './loop.ts';
+import { withMemory, type MemoryFiles } from './memory.ts';
+import { runPersonalCommand } from './personal-commands.ts';
+import type { ScheduleBook } from '../schedules/schedule-book.ts';
 import { toChat, type SessionStore, type SessionWindow, type StoredMessage } from './sessions.ts';
 import { withSkills, type SkillCatalogue } from './skills.ts';
 import type { ToolRegistry } from './tools/registry.ts';
@@ -45,6 +48,10 @@ export interface AgentWorkerDeps {
   pairing?: PairingStore;
   /** limits.per_user / per_chat, checked before each turn; /usage. */
   usage?: UsageLimiter;
+  /** MEMORY.md and memory/: in the system prompt of private chats; /forget. */
+  memory?: MemoryFiles;
+  /** For /schedules. */
+  schedules?: ScheduleBook;
   log: Logger;
 }
 
@@ -89,6 +96,7 @@ export class AgentWorker implements Worker {
     try {
       command =
         runAccessCommand(event.content, { source: event.source, owner, pairing: this.deps.pairing, usage: this.deps.usage }) ??
+        runPersonalCommand(event.content, { actor: { source: event.source, sessionId: event.sessionId, owner }, memory: this.deps.memory, schedules: this.deps.schedules }) ??
         (await runCommand(event.content, {
           sessionId: event.sessionId,
           sessions: this.deps.sessions,
@@ -144,11 +152,12 @@ export class AgentWorker implements Worker {
     const { llm, sessions, tools, config } = this.deps;
     const first = burst[0]!;
     const user = burstContent(burst);
-    const system = this.systemPrompt();
+    const actor = { source: first.source, sessionId: first.sessionId, owner: isOwner(config(), first.source) };
+    const system = withMemory(this.systemPrompt(), this.deps.memory, actor);
     const window = await this.windowFor(first.sessionId, system, user);
     const result = await runTurn({
       llm,
-      tools,
+      tools: tools.forTurn(actor),
       system,
       history: historyOf(window),
       user,

@@ -25,7 +25,7 @@ export async function gatherBurst(
   for (;;) {
     let ended = false;
     const taken = bus.takeQueued(first.sessionId, (event) => {
-      ended = isCommand(event.content) || event.source.userId !== first.source.userId || !accept(event);
+      ended = isCommand(event.content) || event.source.userId !== first.source.userId || first.scheduled !== undefined || event.scheduled !== undefined || !accept(event);
       return !ended;
     });
     burst.push(...taken);

@@ -19,6 +19,8 @@ export function workspacePaths(workspace: string) {
     /** Messages, tokens and cost per user and chat today, for limits and /usage. */
     usage: join(state, 'usage.json'),
     discordCursors: join(state, 'discord-cursors.json'),
+    /** The jobs the agent scheduled, and how far every job got. */
+    schedules: join(state, 'schedules.json'),
     sessions: join(workspace, 'sessions'),
     agentPrompt: join(workspace, 'AGENT.md'),
   };

@@ -26,6 +26,8 @@ export interface InboundEvent extends BaseEvent {
   type: 'inbound';
   content: string;
   retryCount: number;
+  /** Set when a schedule published it: the job and the due time it fires for (src/schedules/). */
+  scheduled?: { job: string; dueAt: number };
 }
 
 export interface OutboundEvent extends BaseEvent {

@@ -61,6 +61,11 @@ export class FileCatalogue<T> {
     return changed;
   }
 
+  /** Every entry with a file, parsed or not, as of the last refresh. */
+  names(): string[] {
+    return [...this.loaded.keys()];
+  }
+
   /** The files that parsed, by entry name, as of the last refresh. */
   values(): Array<[string, T]> {
     return [...this.loaded].flatMap(([entry, { value }]) => (value === undefined ? [] : [[entry, value] as [string, T]]));
