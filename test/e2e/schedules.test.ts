@@ -166,7 +166,10 @@ describe('schedules, end to end: the real daemon on a fake clock, against the fa
   });
 
   it('npm run status lists the next due jobs', async () => {
-    const next = await waitFor(() => statusOf(daemon)?.schedules?.next.length && statusOf(daemon)!.schedules!.next, 10_000, 'jobs in the status file');
+    const next = await waitFor(() => {
+      const jobs = statusOf(daemon)?.schedules?.next ?? [];
+      return jobs.length > 0 && jobs;
+    }, 10_000, 'jobs in the status file');
     const { stdout, status } = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'status', '--workspace', daemon.workspace], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, ...clock.daemonOptions().env } });
     expect(status).toBe(0);
     expect(stdout).toContain('next scheduled jobs:');
