@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram, type FakeMessage } from '../fakes/telegram.ts';
@@ -163,6 +163,44 @@ describe('schedules, end to end: the real daemon on a fake clock, against the fa
     clock.set(storedJob(ownerJob).at + 1_000);
     await waitFor(() => replies(CHATS.other).some((m) => m.text === `Reminder: job o1`), 15_000, "the owner's job to fire in the other chat");
     expect(replies(OWNER).some((m) => m.text?.startsWith('Reminder:'))).toBe(false);
+  });
+
+  it('a schedules/ file is hot-reloaded: a new job fires, an edit applies from the next due time, enabled: false stops it, a malformed one is reported', async () => {
+    const chatId = 4005;
+    // Telegram lets a bot write only in a chat that wrote to it first
+    await say(chatId, 'hi');
+    const dir = join(daemon.workspace, 'schedules');
+    mkdirSync(dir, { recursive: true });
+    const write = (front: string, task: string) => writeFileSync(join(dir, 'standup.md'), `---\n${front}\nchat: telegram:${chatId}\n---\n${task}\n`);
+    const listed = (what: string | undefined) =>
+      waitFor(() => {
+        const job = statusOf(daemon)?.schedules?.next.find((n) => n.job === 'file:standup');
+        return (what === undefined ? !job : job?.what === what) && true;
+      }, 10_000, `the status to list file:standup as ${what ?? 'gone'}`);
+
+    await moveClock(Math.ceil(clock.now() / (5 * MINUTE)) * 5 * MINUTE + MINUTE);
+    write('cron: "*/5 * * * *"', 'Ask what they plan today.');
+    await listed('Ask what they plan today.');
+    const first = Math.ceil(clock.now() / (5 * MINUTE)) * 5 * MINUTE;
+    clock.set(first + 1_000);
+    expect((await waitForReplies(chatId, 2))[1]!.text).toBe('Reminder: Ask what they plan today.');
+
+    write('cron: "*/5 * * * *"', 'Ask about lunch.');
+    await listed('Ask about lunch.');
+    clock.set(first + 5 * MINUTE + 1_000);
+    expect((await waitForReplies(chatId, 3))[2]!.text).toBe('Reminder: Ask about lunch.');
+
+    write('cron: "*/5 * * * *"\nenabled: false', 'Ask about lunch.');
+    await listed(undefined);
+    await moveClock(first + 10 * MINUTE + 30_000);
+    expect(replies(chatId)).toHaveLength(3);
+    expect(firings(daemon, 'file:standup').map((l) => l.dueAt)).toEqual([first, first + 5 * MINUTE].map((d) => new Date(d).toISOString()));
+
+    writeFileSync(join(dir, 'broken.md'), `---\ncron: "61 * * * *"\nchat: telegram:${chatId}\n---\nNever.\n`);
+    const warning = await daemon.waitForLog('schedule skipped: its broken.md is malformed; fix it and save it again', (l) => l.file === join(dir, 'broken.md'));
+    expect(warning.reason).toMatch(/'61 \* \* \* \*' is not a valid cron expression/);
+    rmSync(join(dir, 'standup.md'));
+    rmSync(join(dir, 'broken.md'));
   });
 
   it('npm run status lists the next due jobs', async () => {
