@@ -47,7 +47,7 @@ export type DueState =
 
 /** The due time to handle at `now`, if any: only the latest one, however many passed since the last. */
 export function dueState(job: Job, timeZone: string, now: number): DueState {
-  const after = Math.max(job.since - 1, job.lastDue ?? Number.NEGATIVE_INFINITY);
+  const after = Math.max(job.since, job.lastDue ?? Number.NEGATIVE_INFINITY);
   if (job.at !== undefined) {
     if (job.lastDue !== undefined && job.lastDue >= job.at) return { kind: 'waiting' };
     return job.at <= now ? { kind: 'due', due: job.at, superseded: 0, late: now - job.at } : { kind: 'waiting', next: job.at };

@@ -54,8 +54,11 @@ export class ScheduleStore {
     return this.data.files[name];
   }
 
+  /** Kept in memory even when the disk refuses it (then it throws): a job's progress must not go back while the daemon runs. */
   setFileState(name: string, state: FileJobState): void {
-    this.save({ ...this.data, files: { ...this.data.files, [name]: state } });
+    const next = { ...this.data, files: { ...this.data.files, [name]: state } };
+    this.data = next;
+    this.save(next);
   }
 
   /** Forgets the state of files that are gone, so a file made again later starts afresh. */
