@@ -26,7 +26,7 @@ export interface InboundEvent extends BaseEvent {
   type: 'inbound';
   content: string;
   retryCount: number;
-  /** Set when a schedule published it: the job and the due time it fires for (src/schedules/). */
+  /** Set on a task the scheduler fired: never merged into a user's burst of messages. */
   scheduled?: { job: string; dueAt: number };
 }
 

@@ -21,6 +21,7 @@ import type { Config } from '../config/schema.ts';
 import { ConfigWatcher } from '../config/watch.ts';
 import { workspacePaths } from '../config/workspace.ts';
 import { systemClock } from '../core/clock.ts';
+import { DeadLetters } from '../core/dead-letters.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
@@ -78,7 +79,8 @@ export class App {
     this.paths = workspacePaths(workspace);
     if (!options.ephemeral) takeLock(this.paths.pidFile);
     this.journal = options.ephemeral ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
-    this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...(this.journal ? { journal: this.journal } : {}) });
+    const durable = this.journal ? { journal: this.journal, deadLetters: new DeadLetters(this.paths.deadLetters) } : {};
+    this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...durable });
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);

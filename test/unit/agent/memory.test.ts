@@ -97,7 +97,7 @@ describe('bursts and scheduled events', () => {
   it('a scheduled event is answered on its own: never merged into a burst, and no message merged into it', async () => {
     const signal = new AbortController().signal;
     const user = inbound('s', 'hello', 'u1');
-    expect((await gatherBurst(busWith([scheduled('f1'), inbound('s', 'more', 'u2')]), user, 0, signal))!.map((e) => e.id)).toEqual(['u1']);
-    expect((await gatherBurst(busWith([inbound('s', 'more', 'u2')]), scheduled('f1'), 0, signal))!.map((e) => e.id)).toEqual(['f1']);
+    expect((await gatherBurst(busWith([scheduled('f1'), inbound('s', 'more', 'u2')]), user, 0, signal))!.burst.map((e) => e.id)).toEqual(['u1']);
+    expect((await gatherBurst(busWith([inbound('s', 'more', 'u2')]), scheduled("f1"), 0, signal))!.burst.map((e) => e.id)).toEqual(['f1']);
   });
 });
