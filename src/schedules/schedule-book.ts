@@ -6,7 +6,7 @@ import type { EventSource } from '../core/events.ts';
 import type { FileCatalogue } from '../core/file-catalogue.ts';
 import { formatWallTime, isTimeZone, machineTimeZone } from '../core/time-zone.ts';
 import type { Logger } from '../log.ts';
-import { describeWhen, dueState, type Job } from './job.ts';
+import { describeWhen, type Job } from './job.ts';
 import type { FileJob } from './job-files.ts';
 import type { ScheduleStore } from './schedule-store.ts';
 import { targetOf } from './target.ts';
@@ -130,19 +130,6 @@ export class ScheduleBook {
     } else {
       store.put({ ...job, lastDue: due });
     }
-  }
-
-  /** The next `n` due times over all enabled jobs, soonest first. */
-  upcoming(n: number, now = this.deps.clock.now()): Array<{ job: Job; dueAt: number }> {
-    return this.jobs()
-      .flatMap((job) => {
-        if (!job.enabled) return [];
-        const state = dueState(job, this.timeZoneOf(job), now);
-        const dueAt = state.kind === 'due' ? state.due : state.next;
-        return dueAt === undefined ? [] : [{ job, dueAt }];
-      })
-      .sort((a, b) => a.dueAt - b.dueAt)
-      .slice(0, n);
   }
 
   private fromFile(file: FileJob): Job {
