@@ -19,15 +19,11 @@ const RECHECK_MS = 1_000;
 
 const PRIVATE_GUIDE = `## Memory
 
-You keep a short memory file about the person in this private chat: lasting facts about them, their preferences, and what they asked you to remember. It is below, and it is yours to keep up to date.
-- When they tell you something lasting about themselves, or ask you to remember something, save it with memory_write (one short line per fact, under a fitting section such as "Preferences"), and say so in a few words. Replace a fact that changed rather than keeping both.
-- When they ask what you know or remember, or a question needs it, look it up with memory_search (your memory and notes/).
-- Never save passwords, API keys, card numbers or other secrets, even when asked.
-- They can see and clear what you remember with /forget.`;
+Below is your memory of the person in this private chat. When they tell you something lasting about themselves, or ask you to remember something, save it with memory_write (one short line per fact; replace a fact that changed) and say so briefly. Look things up with memory_search. Never save passwords, keys or other secrets. They see and clear it with /forget.`;
 
 const GROUP_GUIDE = `## Memory
 
-This is a group chat: nobody's memory is loaded here, and you must not reveal what you remember about anyone. If someone asks you to remember something about them, ask them to tell you in a private chat with you. Here memory_search looks through notes/ only.`;
+This is a group chat: no one's memory is loaded here, and you must not reveal what you remember about anyone. Ask people to tell you personal things to remember in a private chat.`;
 
 /**
  * What the bot remembers across conversations, and who may see it: MEMORY.md only in an owner's
@@ -112,7 +108,7 @@ export class MemoryFiles {
     if (file === undefined) return GROUP_GUIDE;
     const text = this.cachedRead(file).trim();
     const shown = text.length > PROMPT_MEMORY_CHARS ? `${text.slice(0, PROMPT_MEMORY_CHARS)}\n[… ${text.length - PROMPT_MEMORY_CHARS} more characters: memory_read shows them; make the file shorter]` : text;
-    return `${PRIVATE_GUIDE}\n\nWhat you remember about them (${file}):\n${shown || '(nothing yet)'}`;
+    return `${PRIVATE_GUIDE}\n\nYour memory of them (${file}):\n${shown || '(nothing yet)'}`;
   }
 }
 

@@ -48,7 +48,7 @@ export class ScheduleBook {
   /** All jobs, the files looked at again. */
   jobs(): Job[] {
     const { files, store } = this.deps;
-    files.refresh();
+    if (files.refresh()) this.deps.log.info({ schedules: files.values().map(([entry]) => entry) }, 'schedule files loaded');
     const fileJobs = files.values().map(([, file]) => this.fromFile(file));
     // a file that does not parse right now keeps its state: fixed, it goes on where it was
     store.keepFiles(new Set(files.names().map((entry) => entry.replace(/\.md$/, ''))));

@@ -74,7 +74,7 @@ describe('memory, end to end: who sees what the bot remembers, through the fake 
       expect(promptFor(other)).not.toContain(ALICE_FACT);
       expect(promptFor(other)).not.toContain(OWNER_FACT);
     }
-    expect(promptFor('alice asks in the group')).toContain('This is a group chat: nobody');
+    expect(promptFor('alice asks in the group')).toContain("This is a group chat: no one's memory is loaded here");
     const owner = promptFor('owner asks in private');
     expect(owner).toContain(OWNER_FACT);
     expect(owner).not.toContain(ALICE_FACT);

@@ -21,7 +21,7 @@ export function memoryTools(memory: MemoryFiles): Tool[] {
   return [
     defineTool({
       name: 'memory_read',
-      description: 'Read your whole memory file about the person in this private chat (the system prompt may show only its beginning).',
+      description: 'Read your whole memory file about the person in this private chat.',
       schema: z.object({}),
       async run(_args, _signal, actor) {
         const file = ownFile(actor);
@@ -30,8 +30,7 @@ export function memoryTools(memory: MemoryFiles): Tool[] {
     }),
     defineTool({
       name: 'memory_write',
-      description:
-        'Save lasting facts about the person in this private chat: appended at the end of a section (## heading, made if missing), or with mode "replace" the section\'s text becomes `text` (an empty text removes the section). One short line per fact.',
+      description: 'Save lasting facts about the person in this private chat, one short line each, under a `## section` (made if missing); mode "replace" replaces the section\'s text (an empty text removes it).',
       schema: z.object({
         text: z.string(),
         section: z.string().min(1).max(80).optional(),
@@ -48,7 +47,7 @@ export function memoryTools(memory: MemoryFiles): Tool[] {
     }),
     defineTool({
       name: 'memory_search',
-      description: 'Search your memory of the person in this chat and your notes (notes/) for a word or phrase, case-insensitive; returns the matching lines with their file.',
+      description: 'Search your memory of this person and notes/ for a word or phrase (case-insensitive); returns the matching lines.',
       schema: z.object({ query: z.string().trim().min(2) }),
       async run({ query }, _signal, actor) {
         if (!actor) throw new ToolError('memory is not available here');

@@ -16,13 +16,8 @@ export function scheduleTools(book: ScheduleBook): Tool[] {
   return [
     defineTool({
       name: 'schedule_create',
-      description: [
-        'Schedule a task for later in this chat: a reminder ("remind me in 20 minutes…") or a recurring job ("every Monday at 9, summarise…").',
-        'When it is due you get `instruction` as a message and answer it here.',
-        'Give `at` for once: a delay like "in 20 minutes" or "in 2 hours 30 minutes", or a local date and time like 2030-01-07T09:00; or `cron` for recurring: 5 fields (minute hour day-of-month month day-of-week), e.g. "0 9 * * 1" for Mondays at 9:00, at most every 5 minutes.',
-        'Times are in `timezone` (IANA, e.g. Europe/Berlin), by default the bot\'s. Call schedule_list first if you need the current date and time.',
-        'Write `instruction` for your future self: what to do or say, and for whom.',
-      ].join(' '),
+      description:
+        'Schedule a task in this chat: a reminder or a recurring job. When it is due you get `instruction` as a message and answer it here. `at` for once: "in 20 minutes" or a local time like 2030-01-07T09:00; or `cron` for recurring: 5 fields, e.g. "0 9 * * 1" for Mondays at 9:00, at most every 5 minutes. Times are in `timezone` (IANA), by default the bot\'s; schedule_list tells the current time.',
       schema: z.object({
         instruction: z.string().min(1),
         at: z.string().min(1).optional(),
@@ -43,7 +38,7 @@ export function scheduleTools(book: ScheduleBook): Tool[] {
     }),
     defineTool({
       name: 'schedule_list',
-      description: 'List the scheduled jobs of this chat (their ids, when they run, what they do), and tell the current date and time.',
+      description: "List this chat's scheduled jobs (ids, times, tasks) and the current date and time.",
       schema: z.object({}),
       async run(_args, _signal, actor) {
         const jobs = book.visibleTo(actorOf(actor));
@@ -54,7 +49,7 @@ export function scheduleTools(book: ScheduleBook): Tool[] {
     }),
     defineTool({
       name: 'schedule_delete',
-      description: 'Delete a scheduled job of this chat by its id (schedule_list shows them).',
+      description: 'Delete a scheduled job of this chat by its id.',
       schema: z.object({ id: z.string().min(1) }),
       async run({ id }, _signal, actor) {
         try {

@@ -58,7 +58,7 @@ describe('MemoryFiles', () => {
     const dir = workspace();
     writeFileSync(join(dir, 'MEMORY.md'), '- owner fact');
     const memory = new MemoryFiles(dir);
-    expect(memory.promptSection(actor('1', 'private', true))).toContain('What you remember about them (MEMORY.md):\n- owner fact');
+    expect(memory.promptSection(actor('1', 'private', true))).toContain('Your memory of them (MEMORY.md):\n- owner fact');
     expect(memory.promptSection(actor('2', 'private'))).toContain('(memory/telegram-2.md):\n(nothing yet)');
     expect(memory.promptSection(actor('1', 'group', true))).not.toContain('owner fact');
   });
