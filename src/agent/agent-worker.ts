@@ -175,7 +175,11 @@ export class AgentWorker implements Worker {
       }
       cutFrom = input.cutFrom;
       const drafts = new DraftPublisher(bus, first, this.deps.firstDraftAfterMs ?? FIRST_DRAFT_AFTER_MS);
-      const cancel = new AbortController();
+      // not AbortSignal.any: on Node 20 a signal derived from the worker's long-lived one is never freed
+      const call = new AbortController();
+      const stop = () => call.abort();
+      this.abort.signal.addEventListener('abort', stop, { once: true });
+      let merged = false;
       let toolsRan = false;
       const stopWatching =
         restarts < MAX_RESTARTS
@@ -184,21 +188,23 @@ export class AgentWorker implements Worker {
               const more = bus.takeQueued(first.sessionId, (next) => joinsBurst(first, next) && this.mergeable(next, owner));
               if (more.length === 0) return;
               burst.push(...more);
-              cancel.abort();
+              merged = true;
+              call.abort();
             })
           : () => undefined;
       const sent = { promptTokens: 0 };
       let result: TurnResult | undefined;
       try {
-        result = await this.attempt(input.text, first, AbortSignal.any([this.abort.signal, cancel.signal]), drafts, () => (toolsRan = true), sent);
+        result = await this.attempt(input.text, first, call.signal, drafts, () => (toolsRan = true), sent);
       } catch (error) {
-        if (!cancel.signal.aborted || this.abort.signal.aborted) throw error;
+        if (!merged || this.abort.signal.aborted) throw error;
       } finally {
         stopWatching();
         drafts.close();
+        this.abort.signal.removeEventListener('abort', stop);
       }
       // also when the call had just finished: its answer did not see the messages that joined
-      if (cancel.signal.aborted || !result) {
+      if (merged || !result) {
         this.cancelled(burst, sent.promptTokens);
         continue;
       }
