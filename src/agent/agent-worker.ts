@@ -17,11 +17,14 @@ import type { UsageLimiter } from './limits.ts';
 import { historyOf, recordedTurn } from './history.ts';
 import type { Llm } from './llm.ts';
 import type { TurnResult } from './loop.ts';
-import { prepareMedia, runTurnSeeing, toolContextOf, withNotices, type TurnMedia } from './media-turn.ts';
+import { prepareMedia, runTurnSeeing, withNotices, type TurnMedia } from './media-turn.ts';
 import type { MediaIntake } from '../media/intake.ts';
 import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
 import type { SkillCatalogue } from './skills.ts';
 import { SystemPrompt } from './system-prompt.ts';
+import { withMemory, type MemoryFiles } from './memory.ts';
+import { runPersonalCommand } from './personal-commands.ts';
+import type { ScheduleBook } from '../schedules/schedule-book.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 const HOUR_MS = 60 * 60_000;
@@ -50,6 +53,10 @@ export interface AgentWorkerDeps {
   pairing?: PairingStore;
   /** limits.per_user / per_chat, checked before each turn; /usage. */
   usage?: UsageLimiter;
+  /** MEMORY.md and memory/: in the system prompt of private chats; /forget. */
+  memory?: MemoryFiles;
+  /** For /schedules. */
+  schedules?: ScheduleBook;
   /** Photos, voice notes and files users send; without it (the terminal chat) messages are text. */
   media?: MediaIntake;
   log: Logger;
@@ -101,6 +108,7 @@ export class AgentWorker implements Worker {
     try {
       command =
         runAccessCommand(event.content, { source: event.source, owner, pairing: this.deps.pairing, usage: this.deps.usage }) ??
+        runPersonalCommand(event.content, { actor: { source: event.source, sessionId: event.sessionId, owner }, memory: this.deps.memory, schedules: this.deps.schedules }) ??
         (await runCommand(event.content, {
           sessionId: event.sessionId,
           sessions: this.deps.sessions,
@@ -235,10 +243,11 @@ export class AgentWorker implements Worker {
   ): Promise<{ media: TurnMedia; result?: TurnResult }> {
     const { llm, tools, config } = this.deps;
     const first = burst[0]!;
-    const system = this.systemPrompt.text();
+    const actor = { source: first.source, sessionId: first.sessionId, owner: isOwner(config(), first.source), eventId: first.id };
+    const system = withMemory(this.systemPrompt.text(), this.deps.memory, actor);
     const { window, tokens } = await this.windowFor(first.sessionId, system, media.text, signal);
     sent.promptTokens = tokens;
-    const input = { llm, tools, system, history: historyOf(window), maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools, context: toolContextOf(first) };
+    const input = { llm, tools: tools.forTurn(actor), system, history: historyOf(window), maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools };
     return runTurnSeeing(input, media, burst, this.deps.media, config().llm.model);
   }
 

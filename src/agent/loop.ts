@@ -1,7 +1,6 @@
 import { repairHistory } from './history.ts';
 import type { ChatMessage, ImagePart, Llm, OnText } from './llm.ts';
 import type { ToolRegistry } from './tools/registry.ts';
-import type { ToolContext } from './tools/tool.ts';
 
 export interface TurnInput {
   llm: Llm;
@@ -15,8 +14,6 @@ export interface TurnInput {
   onText?: OnText;
   /** Images the user sent, shown to the model with `user` in this request only. */
   images?: ImagePart[];
-  /** The conversation and message the tools act for (send_file answers there). */
-  context?: ToolContext;
   /** Called before the first tool of the turn runs: from then on the turn has effects outside the conversation. */
   beforeTools?: () => void;
 }
@@ -60,7 +57,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     }
     input.beforeTools?.();
     for (const call of answer.toolCalls) {
-      const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal, input.context) };
+      const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal) };
       messages.push(result);
       added.push(result);
     }

@@ -3,7 +3,6 @@ import { LlmError } from '../core/errors.ts';
 import type { ImagePart } from './llm.ts';
 import type { FileReadings, MediaIntake } from '../media/intake.ts';
 import { runTurn, type TurnInput, type TurnResult } from './loop.ts';
-import type { ToolContext } from './tools/tool.ts';
 
 /** A burst as the model reads it: what the users typed, then each file as the intake read it. */
 export interface TurnMedia {
@@ -69,9 +68,4 @@ export function refusesImages(error: unknown): boolean {
 /** The lines for the user (what was skipped, and why) after the answer. */
 export function withNotices(reply: string, notices: readonly string[]): string {
   return notices.length > 0 ? `${reply}\n\n${notices.join('\n')}` : reply;
-}
-
-/** What the tools of a turn act for: the burst's conversation, and its first message. */
-export function toolContextOf(first: InboundEvent): ToolContext {
-  return { sessionId: first.sessionId, source: first.source, eventId: first.id };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTimeZone } from '../core/time-zone.ts';
 
 /** User ids arrive as numbers (Telegram) or snowflake strings (Discord); both are kept as strings. */
 const userIds = z
@@ -44,6 +45,9 @@ const limitSet = z
   })
   .prefault({});
 
+/** An IANA time zone name, as Intl knows them: Europe/Berlin, America/New_York, UTC. */
+const timeZone = z.string().refine(isTimeZone, { error: 'expected an IANA time zone name such as Europe/Berlin, America/New_York or UTC' });
+
 const price = z.strictObject({ input_per_mtok: z.number().min(0), output_per_mtok: z.number().min(0) });
 
 export const OPENAI_API_BASE = 'https://api.openai.com/v1';
@@ -85,12 +89,22 @@ export const configSchema = z.strictObject({
       max_input_chars: z.number().int().min(1000).default(32_000),
       /** Text files (and a PDF's text) up to this many KB are given to the model; larger ones are skipped or cut. */
       max_file_kb: z.number().int().min(1).max(10_240).default(512),
+      /** For schedules (cron times, "at 9"): unset, the machine's time zone. */
+      timezone: timeZone.optional(),
     })
     .prefault({}),
   channels: z
     .strictObject({
       telegram: telegram.prefault({}),
       discord: discord.prefault({}),
+    })
+    .prefault({}),
+  schedules: z
+    .strictObject({
+      /** A job whose due time passed while the daemon was down fires at start if it is less late than this; else it is logged as missed. */
+      catch_up_s: z.number().int().min(0).default(3600),
+      /** Jobs per chat (owners are exempt). */
+      max_per_chat: z.number().int().min(1).default(20),
     })
     .prefault({}),
   tools: z

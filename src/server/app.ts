@@ -2,12 +2,15 @@ import { join } from 'node:path';
 import { AgentWorker } from '../agent/agent-worker.ts';
 import { UsageLimiter } from '../agent/limits.ts';
 import { OpenAiLlm } from '../agent/llm.ts';
+import { MemoryFiles } from '../agent/memory.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
 import { SkillCatalogue } from '../agent/skills.ts';
 import { bashTool } from '../agent/tools/bash.ts';
 import { fileTools } from '../agent/tools/files.ts';
+import { memoryTools } from '../agent/tools/memory.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
 import { sendFileTool } from '../agent/tools/send-file.ts';
+import { scheduleTools } from '../agent/tools/schedules.ts';
 import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
 import { UsageStore } from '../agent/usage-store.ts';
@@ -18,6 +21,7 @@ import { DeliveryWorker } from '../channels/delivery-worker.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigWatcher } from '../config/watch.ts';
 import { workspacePaths } from '../config/workspace.ts';
+import { systemClock } from '../core/clock.ts';
 import { DeadLetters } from '../core/dead-letters.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
@@ -25,6 +29,10 @@ import { Supervisor } from '../core/supervisor.ts';
 import { MediaIntake, type FileSource } from '../media/intake.ts';
 import { OpenAiTranscriber } from '../media/transcriber.ts';
 import { registerSecret, type Logger } from '../log.ts';
+import { jobFiles } from '../schedules/job-files.ts';
+import { ScheduleBook } from '../schedules/schedule-book.ts';
+import { ScheduleStore } from '../schedules/schedule-store.ts';
+import { SchedulerWorker } from '../schedules/scheduler-worker.ts';
 import { releaseLock, takeLock } from './lock.ts';
 import { MemoryWatchdog } from './memory-watchdog.ts';
 import { createPlatformChannels } from './platform-channels.ts';
@@ -58,6 +66,8 @@ export class App {
   private readonly supervisor: Supervisor;
   private readonly channels = new Map<string, Channel>();
   private readonly agent: AgentWorker;
+  /** None in the terminal chat: it may run beside a daemon, which fires the jobs. */
+  private readonly scheduler: SchedulerWorker | undefined;
   private readonly pairing: PairingStore;
   private readonly usage: UsageLimiter;
   private readonly publish: Publish;
@@ -78,14 +88,19 @@ export class App {
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
     const sendFile = sendFileTool({ workspace, bus: this.bus, maxFileBytes: (target) => this.channels.get(target.channel)?.maxFileBytes?.(target) });
-    const tools = new ToolRegistry([...fileTools(workspace), sendFile, useSkillTool(skills), ...bash, ...web]);
+    const memory = new MemoryFiles(workspace);
+    const schedules = options.ephemeral
+      ? undefined
+      : new ScheduleBook({ store: new ScheduleStore(this.paths.schedules, log), files: jobFiles(join(workspace, 'schedules'), log), config: this.current, clock: systemClock, log });
+    const tools = new ToolRegistry([...fileTools(workspace), sendFile, useSkillTool(skills), ...memoryTools(memory), ...(schedules ? scheduleTools(schedules) : []), ...bash, ...web]);
     const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
     this.pairing = new PairingStore(this.paths.pairing);
     // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
     this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log), log);
     const { pairing, usage } = this;
     const media = new MediaIntake({ workspace, config: this.current, transcriber: new OpenAiTranscriber(() => this.current().llm), fileSource: (name) => this.fileSource(name), log });
-    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, media, log });
+    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), media, log });
+    this.scheduler = schedules && new SchedulerWorker({ book: schedules, publish: (event) => this.bus.publish(event), clock: systemClock, config: this.current, log });
     this.publish = (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
     this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
@@ -112,6 +127,8 @@ export class App {
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
     await this.bus.run();
+    // after the replay: a job's firing queues behind what its session had pending
+    if (this.scheduler) await this.supervisor.start(this.scheduler);
     if (!ephemeral) {
       this.watcher = new ConfigWatcher(workspace, (config) => this.applyConfig(config), log);
       this.watcher.start();
@@ -166,6 +183,7 @@ export class App {
       bus: this.bus.stats(),
       repliesWaiting: this.journal?.pendingOfType('outbound') ?? 0,
       heap: { usedMb: this.heap.heapUsedMb(), limitMb: this.config.server.max_heap_mb },
+      ...(this.scheduler ? { schedules: this.scheduler.status() } : {}),
       ...agent,
     };
   }
@@ -183,6 +201,8 @@ export class App {
     const { log } = this.options;
     this.watcher?.stop();
     this.heap.stop();
+    // no new firings while the rest drains; what fired is journaled and answered now or at the next start
+    await this.scheduler?.stop();
     clearInterval(this.statusTimer);
     await Promise.all([...this.channels.values()].map((c) => c.pause().catch((err) => log.warn({ err, channel: c.name }, 'pause failed'))));
     await this.bus.stop(this.config.server.drain_timeout_s * 1000);

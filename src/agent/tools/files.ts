@@ -7,10 +7,12 @@ import { defineTool, type Tool } from './tool.ts';
 
 const MAX_READ_CHARS = 100_000;
 /**
- * Off limits to the model: the daemon's state, the files that hold secrets, and every chat's
- * history and the logs, so no user can have the model read another user's conversation.
+ * Off limits to the model: the daemon's state, the files that hold secrets, every chat's history,
+ * the logs, and what it remembers about people (MEMORY.md, memory/: only the memory tools reach
+ * those, each for the person whose turn it is), so no user can have the model read another's.
+ * schedules/ holds owners' jobs, which may run anywhere as often as they like: only owners write there.
  */
-const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/, /^sessions(\/|$)/, /^logs(\/|$)/];
+const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/, /^sessions(\/|$)/, /^logs(\/|$)/, /^MEMORY\.md$/i, /^memory(\/|$)/i, /^schedules(\/|$)/i];
 
 /**
  * Also every conversation's inbox but the one of `sessionId` (the files its users sent): a user
@@ -61,8 +63,8 @@ export function fileTools(workspace: string): Tool[] {
       name: 'read_file',
       description: 'Read a text file in the workspace. Paths are relative to the workspace.',
       schema: z.object({ path: z.string().min(1) }),
-      async run({ path }, _signal, context) {
-        const text = await readFile(await confine(workspace, path, context?.sessionId), 'utf8');
+      async run({ path }, _signal, actor) {
+        const text = await readFile(await confine(workspace, path, actor?.sessionId), 'utf8');
         return text.length > MAX_READ_CHARS ? `${text.slice(0, MAX_READ_CHARS)}\n[truncated: ${text.length} characters in all]` : text;
       },
     }),
@@ -70,8 +72,8 @@ export function fileTools(workspace: string): Tool[] {
       name: 'write_file',
       description: 'Create or overwrite a text file in the workspace (parent folders are created).',
       schema: z.object({ path: z.string().min(1), content: z.string() }),
-      async run({ path, content }, _signal, context) {
-        const target = await confine(workspace, path, context?.sessionId);
+      async run({ path, content }, _signal, actor) {
+        const target = await confine(workspace, path, actor?.sessionId);
         await mkdir(dirname(target), { recursive: true });
         await writeFile(target, content);
         return `wrote ${content.length} characters to ${path}`;
@@ -81,8 +83,8 @@ export function fileTools(workspace: string): Tool[] {
       name: 'edit_file',
       description: 'Replace one exact occurrence of old_text with new_text in a workspace file.',
       schema: z.object({ path: z.string().min(1), old_text: z.string().min(1), new_text: z.string() }),
-      async run({ path, old_text, new_text }, _signal, context) {
-        const target = await confine(workspace, path, context?.sessionId);
+      async run({ path, old_text, new_text }, _signal, actor) {
+        const target = await confine(workspace, path, actor?.sessionId);
         const text = await readFile(target, 'utf8');
         const at = text.indexOf(old_text);
         if (at < 0) throw new ToolError(`old_text was not found in ${path}`);
@@ -95,13 +97,13 @@ export function fileTools(workspace: string): Tool[] {
       name: 'list_files',
       description: 'List the files and folders in a workspace folder (default: the workspace itself).',
       schema: z.object({ path: z.string().default('.') }),
-      async run({ path }, _signal, context) {
-        const target = await confine(workspace, path, context?.sessionId);
+      async run({ path }, _signal, actor) {
+        const target = await confine(workspace, path, actor?.sessionId);
         if (!(await stat(target)).isDirectory()) throw new ToolError(`${path} is not a folder`);
         const entries = await readdir(target, { withFileTypes: true });
         const root = await realpath(workspace);
         const lines = entries
-          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name), context?.sessionId))
+          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name), actor?.sessionId))
           .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
           .sort();
         return lines.length > 0 ? lines.join('\n') : '(empty)';

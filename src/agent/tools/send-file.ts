@@ -30,8 +30,9 @@ export function sendFileTool(deps: SendFileDeps): Tool {
     description:
       'Send a file from the workspace to the user in this chat: an image (PNG, JPEG, WEBP) is shown as a photo, anything else arrives as a file to download. Paths are relative to the workspace; write the file first if it does not exist yet.',
     schema: z.object({ path: z.string().min(1), caption: z.string().max(MAX_CAPTION).optional() }),
-    async run({ path, caption }, _signal, context) {
-      if (!context) throw new ToolError('send_file works only while answering a chat message');
+    async run({ path, caption }, _signal, actor) {
+      if (!actor?.eventId) throw new ToolError('send_file works only while answering a chat message');
+      const context = { ...actor, eventId: actor.eventId };
       const target = await confine(deps.workspace, path, context.sessionId);
       const info = await stat(target).catch(() => undefined);
       if (!info?.isFile()) throw new ToolError(`${path} is not a file in the workspace`);

@@ -1,29 +1,20 @@
 import { z } from 'zod';
-import type { EventSource } from '../../core/events.ts';
+import type { Actor } from '../../core/actor.ts';
 import type { ToolSpec } from '../llm.ts';
 
-/** The turn a tool runs in: the conversation, and the message being answered. */
-export interface ToolContext {
-  sessionId: string;
-  source: EventSource;
-  /** The first inbound event of the turn: what the turn's outbound ids derive from. */
-  eventId: string;
-}
-
-/** A capability the model can call. Arguments are validated with `schema` before `run` sees them. */
+/**
+ * A capability the model can call. Arguments are validated with `schema` before `run` sees them.
+ * `actor` is whose turn it is (ToolRegistry.forTurn): tools that act for a person (memory,
+ * schedules) need it; the others ignore it.
+ */
 export interface Tool<A = any> {
   name: string;
   description: string;
   schema: z.ZodType<A>;
-  run(args: A, signal: AbortSignal, context?: ToolContext): Promise<string>;
+  run(args: A, signal: AbortSignal, actor?: Actor): Promise<string>;
 }
 
-export function defineTool<S extends z.ZodType>(tool: {
-  name: string;
-  description: string;
-  schema: S;
-  run(args: z.output<S>, signal: AbortSignal, context?: ToolContext): Promise<string>;
-}): Tool {
+export function defineTool<S extends z.ZodType>(tool: { name: string; description: string; schema: S; run(args: z.output<S>, signal: AbortSignal, actor?: Actor): Promise<string> }): Tool {
   return tool as Tool;
 }
 

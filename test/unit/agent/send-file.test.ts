@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fileTools } from '../../../src/agent/tools/files.ts';
 import { ToolRegistry } from '../../../src/agent/tools/registry.ts';
 import { sendFileTool } from '../../../src/agent/tools/send-file.ts';
-import type { ToolContext } from '../../../src/agent/tools/tool.ts';
+import type { Actor } from '../../../src/core/actor.ts';
 import type { OutboundEvent } from '../../../src/core/events.ts';
 import { LocalBus } from '../../../src/core/local-bus.ts';
 import { Journal } from '../../../src/core/journal.ts';
@@ -31,8 +31,8 @@ function setup(limit: number | null = 10 * 1_048_576) {
   bus.subscribe('outbound', (event) => void published.push(event));
   void bus.run();
   const tools = new ToolRegistry([...fileTools(workspace), sendFileTool({ workspace, bus, maxFileBytes: () => limit ?? undefined })]);
-  const context: ToolContext = { sessionId: 'telegram:1', source: { channel: 'telegram', chatId: '1' }, eventId: 'telegram:1:5' };
-  const call = (name: string, args: unknown, ctx: ToolContext | null = context) => tools.run({ id: 'c', name, arguments: JSON.stringify(args) }, new AbortController().signal, ctx ?? undefined);
+  const actor: Actor = { sessionId: 'telegram:1', source: { channel: 'telegram', chatId: '1' }, owner: false, eventId: 'telegram:1:5' };
+  const call = (name: string, args: unknown, who: Actor | null = actor) => (who ? tools.forTurn(who) : tools).run({ id: 'c', name, arguments: JSON.stringify(args) }, new AbortController().signal);
   return { workspace, call, published };
 }
 
