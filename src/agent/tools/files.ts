@@ -14,15 +14,15 @@ const MAX_READ_CHARS = 100_000;
  */
 const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/, /^sessions(\/|$)/, /^logs(\/|$)/, /^MEMORY\.md$/i, /^memory(\/|$)/i, /^schedules(\/|$)/i];
 
-/**
- * Also every conversation's inbox but the one of `sessionId` (the files its users sent): a user
- * can have the model open their own files again, never another chat's.
- */
-function isProtected(root: string, path: string, sessionId?: string): boolean {
+function isProtected(root: string, path: string): boolean {
   const rel = relative(root, path).split(sep).join('/');
-  const [top, folder] = rel.split('/');
-  if (top === INBOX && folder !== undefined && folder !== (sessionId === undefined ? undefined : inboxFolder(sessionId))) return true;
   return PROTECTED.some((re) => re.test(rel));
+}
+
+/** Every conversation's inbox but the one of `sessionId` (the files its users sent): a user can have the model open their own files again, never another chat's. */
+function isOtherInbox(root: string, path: string, sessionId: string | undefined): boolean {
+  const [top, folder] = relative(root, path).split(sep);
+  return top === INBOX && folder !== undefined && (sessionId === undefined || folder !== inboxFolder(sessionId));
 }
 
 /**
@@ -49,7 +49,8 @@ export async function confine(workspace: string, path: string, sessionId?: strin
   }
   if (!isInside(root, existing)) throw new ToolError(`'${path}' leads outside the workspace through a symlink`);
   // by name, and by where a symlink inside the workspace really leads
-  if (isProtected(root, target, sessionId) || isProtected(root, existing, sessionId)) throw new ToolError(`'${path}' belongs to the daemon or another conversation and is not accessible`);
+  if (isProtected(root, target) || isProtected(root, existing)) throw new ToolError(`'${path}' belongs to the daemon and is not accessible`);
+  if (isOtherInbox(root, target, sessionId) || isOtherInbox(root, existing, sessionId)) throw new ToolError(`'${path}' holds another conversation's files and is not accessible`);
   return target;
 }
 
@@ -103,7 +104,7 @@ export function fileTools(workspace: string): Tool[] {
         const entries = await readdir(target, { withFileTypes: true });
         const root = await realpath(workspace);
         const lines = entries
-          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name), actor?.sessionId))
+          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name)) && !isOtherInbox(root, resolve(target, e.name), actor?.sessionId))
           .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
           .sort();
         return lines.length > 0 ? lines.join('\n') : '(empty)';

@@ -54,7 +54,7 @@ describe('send_file', () => {
     const { call } = setup();
     expect(await call('send_file', { path: 'nope.png' })).toBe('Error: nope.png is not a file in the workspace');
     expect(await call('send_file', { path: 'empty.txt' })).toBe('Error: empty.txt is empty; the platforms do not take empty files');
-    expect(await call('send_file', { path: 'inbox/telegram_2/9-0-theirs.pdf' })).toMatch(/^Error: 'inbox\/telegram_2\/9-0-theirs.pdf' belongs to the daemon or another conversation/);
+    expect(await call('send_file', { path: 'inbox/telegram_2/9-0-theirs.pdf' })).toMatch(/^Error: 'inbox\/telegram_2\/9-0-theirs.pdf' holds another conversation's files/);
     expect(await call('send_file', { path: 'inbox/telegram_1/5-0-mine.pdf' })).toMatch(/^sent inbox\/telegram_1\/5-0-mine.pdf/);
     expect(await call('send_file', { path: 'config.user.yaml' })).toMatch(/belongs to the daemon/);
     expect(await call('send_file', { path: 'chart.png' }, null)).toBe('Error: send_file works only while answering a chat message');
@@ -67,9 +67,9 @@ describe('send_file', () => {
   it("keeps the file tools to the conversation's own inbox", async () => {
     const { call } = setup();
     expect(await call('read_file', { path: 'inbox/telegram_1/5-0-mine.pdf' })).toBe('mine');
-    expect(await call('read_file', { path: 'inbox/telegram_2/9-0-theirs.pdf' })).toMatch(/another conversation/);
-    expect(await call('read_file', { path: 'inbox/telegram_1/../telegram_2/9-0-theirs.pdf' })).toMatch(/another conversation/);
+    expect(await call('read_file', { path: 'inbox/telegram_2/9-0-theirs.pdf' })).toMatch(/holds another conversation's files/);
+    expect(await call('read_file', { path: 'inbox/telegram_1/../telegram_2/9-0-theirs.pdf' })).toMatch(/holds another conversation's files/);
     expect(await call('list_files', { path: 'inbox' })).toBe('telegram_1/');
-    expect(await call('write_file', { path: 'inbox/telegram_2/x.txt', content: 'x' })).toMatch(/another conversation/);
+    expect(await call('write_file', { path: 'inbox/telegram_2/x.txt', content: 'x' })).toMatch(/holds another conversation's files/);
   });
 });
