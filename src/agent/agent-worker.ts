@@ -17,7 +17,7 @@ import type { UsageLimiter } from './limits.ts';
 import { historyOf, recordedTurn } from './history.ts';
 import type { Llm } from './llm.ts';
 import type { TurnResult } from './loop.ts';
-import { prepareMedia, runTurnSeeing, withNotices, type TurnMedia } from './media-turn.ts';
+import { hasFiles, prepareMedia, runTurnSeeing, textMedia, withNotices, type TurnMedia } from './media-turn.ts';
 import type { MediaIntake } from '../media/intake.ts';
 import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
 import type { SkillCatalogue } from './skills.ts';
@@ -178,9 +178,11 @@ export class AgentWorker implements Worker {
         log.warn({ sessionId: first.sessionId, eventId: first.id, chars: input.cutFrom, kept: config().agent.max_input_chars }, 'message too long: cut at agent.max_input_chars before it reached the model');
       }
       cutFrom = input.cutFrom;
-      const media = await prepareMedia(this.deps.media, burst, input, this.abort.signal);
+      // only files are waited for: a text-only burst goes to the call at once, as before
+      const reading = hasFiles(burst);
+      const media = reading ? await prepareMedia(this.deps.media, burst, input, this.abort.signal) : textMedia(burst, input);
       // messages that came while the files were read (a download takes a while) join before the call starts
-      const late = restarts < MAX_RESTARTS ? bus.takeQueued(first.sessionId, (next) => joinsBurst(first, next) && this.mergeable(next, owner)) : [];
+      const late = reading && restarts < MAX_RESTARTS ? bus.takeQueued(first.sessionId, (next) => joinsBurst(first, next) && this.mergeable(next, owner)) : [];
       if (late.length > 0) {
         burst.push(...late);
         continue;

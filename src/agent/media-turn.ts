@@ -18,10 +18,19 @@ export interface TurnMedia {
   empty: boolean;
 }
 
+/** Whether a message of the burst carries files: only then is there anything to read. */
+export function hasFiles(burst: readonly InboundEvent[]): boolean {
+  return burst.some((event) => (event.files?.length ?? 0) > 0);
+}
+
+/** A burst without files: its text alone. */
+export function textMedia(burst: readonly InboundEvent[], typed: TurnMedia['typed']): TurnMedia {
+  return combine(burst, typed, { texts: [], images: [], notices: [], usable: false });
+}
+
 /** `typed`: the burst's text (see burstContent); no intake (the terminal chat): that alone. */
 export async function prepareMedia(intake: MediaIntake | undefined, burst: readonly InboundEvent[], typed: TurnMedia['typed'], signal: AbortSignal): Promise<TurnMedia> {
-  const readings: FileReadings = intake ? await intake.prepare(burst, signal) : { texts: [], images: [], notices: [], usable: false };
-  return combine(burst, typed, readings);
+  return intake ? combine(burst, typed, await intake.prepare(burst, signal)) : textMedia(burst, typed);
 }
 
 /** Each message's files right after its text; when the text was cut for length, the files after all of it. */
