@@ -156,10 +156,12 @@ export class AgentWorker implements Worker {
       signal: this.abort.signal,
       onText: draftPublisher(this.deps.bus, first),
     });
-    this.deps.usage?.spent(first.source, result.usage, config().llm.model);
+    const model = result.model ?? config().llm.model;
+    this.deps.usage?.spent(first.source, result.usage, model);
     const ts = Date.now();
     const eventIds = burst.length > 1 ? { eventIds: burst.map((e) => e.id) } : {};
-    const turn: StoredMessage[] = [{ role: 'user', content: user, ts, eventId: first.id, ...eventIds }, ...result.added.map((m) => ({ ...m, ts }))];
+    const last = result.added.length - 1;
+    const turn: StoredMessage[] = [{ role: 'user', content: user, ts, eventId: first.id, ...eventIds }, ...result.added.map((m, i) => (i === last ? { ...m, ts, model } : { ...m, ts }))];
     let note = '';
     try {
       await sessions.appendTurn(first.sessionId, turn);
@@ -170,7 +172,7 @@ export class AgentWorker implements Worker {
       note = NOT_SAVED_NOTE;
     }
     await this.reply(burst, result.reply + note);
-    this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length }, 'turn done');
+    this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length, model }, 'turn done');
   }
 
   /** A queued message joins the burst only if the limits let it in (and it is counted then); else it waits for its own turn and its notice. */

@@ -29,6 +29,8 @@ export interface LlmReply {
   usage?: { promptTokens: number; completionTokens: number };
   /** The stream broke off after some text: `content` is what arrived, not the whole answer. */
   interrupted?: boolean;
+  /** The configured model that answered (llm.model or a fallback), when more than one may. */
+  model?: string;
 }
 
 /** Told the text of a streamed answer so far, each time more of it arrives. */
@@ -189,7 +191,7 @@ function toLlmError(error: unknown): LlmError {
     const status = error.status ?? 0;
     const transient = status === 408 || status === 409 || status === 429 || status >= 500;
     const hint = status === 401 ? ': check llm.api_key or OPENAI_API_KEY' : status === 404 ? ': check llm.model and llm.api_base' : '';
-    return new LlmError(`the LLM answered HTTP ${status}${hint}`, transient, { cause: error });
+    return new LlmError(`the LLM answered HTTP ${status}${hint}`, transient, { cause: error, status });
   }
   // a body that is not JSON, a stream cut in the middle: worth another try
   const message = error instanceof Error ? error.message : String(error);

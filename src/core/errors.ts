@@ -40,14 +40,20 @@ export function isFatal(error: unknown): boolean {
   return error instanceof ChannelError && error.fatal;
 }
 
-/** The LLM call failed. `transient` failures (timeout, 429, 5xx, reset) are worth another turn. */
+/**
+ * The LLM call failed. `transient` failures (timeout, 429, 5xx, reset) are worth another turn;
+ * `status` is the HTTP status the endpoint answered, when it answered one.
+ */
 export class LlmError extends MybotError {
+  readonly status: number | undefined;
+
   constructor(
     message: string,
     readonly transient: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; status?: number },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options?.status;
   }
 }
 

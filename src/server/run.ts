@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerminalChannel } from '../channels/terminal.ts';
 import { askForConfig } from '../config/first-run.ts';
-import { loadConfig, USER_CONFIG } from '../config/load.ts';
+import { loadConfig, secretsOf, USER_CONFIG } from '../config/load.ts';
 import { prepareWorkspace } from '../config/workspace.ts';
 import { MybotError } from '../core/errors.ts';
 import { flushLog, log, registerSecret } from '../log.ts';
@@ -34,7 +34,7 @@ export async function run(options: RunOptions): Promise<void> {
       await askForConfig(join(workspace, USER_CONFIG));
     }
     const config = loadConfig(workspace);
-    for (const secret of [config.llm.api_key, config.channels.telegram.bot_token, config.channels.discord.bot_token]) registerSecret(secret);
+    for (const secret of secretsOf(config)) registerSecret(secret);
     if (chat) {
       config.channels.telegram.enabled = false;
       config.channels.discord.enabled = false;
