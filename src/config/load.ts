@@ -68,6 +68,8 @@ function readYaml(file: string): Plain {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  // a record key that failed its own check (an account name): its check says why
+  if (issue.code === 'invalid_key') return `${issue.issues[0]?.message ?? issue.message}`;
   return issue.message;
 }
 
