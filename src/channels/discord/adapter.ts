@@ -139,9 +139,9 @@ export class DiscordChannel implements Channel {
   }
 
   async send(chunk: OutgoingChunk): Promise<string> {
-    if (chunk.index === 0) this.receipts.replied(chunk.target);
     const body = createMessageBody(chunk.text, chunk.target, messageNonce(chunk.eventId, chunk.index), chunk.index === 0);
     const sent = await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
+    if (chunk.index === 0) this.receipts.replied(chunk.target);
     return (sent as { id: string }).id;
   }
 

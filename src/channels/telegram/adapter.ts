@@ -150,6 +150,13 @@ export class TelegramChannel implements Channel {
   }
 
   async send(chunk: OutgoingChunk): Promise<string> {
+    const id = await this.post(chunk);
+    // the reply shows: the receipt has done its job
+    if (chunk.index === 0) this.receipts.replied(chunk.target);
+    return id;
+  }
+
+  private async post(chunk: OutgoingChunk): Promise<string> {
     const { target, text, index } = chunk;
     // a named key first: a literal that starts with a spread and adds keys gets a hidden class per object on Node 20 (see createEvent)
     const options = {
@@ -158,7 +165,6 @@ export class TelegramChannel implements Channel {
       ...(index === 0 && target.chatType === 'group' && target.messageId ? { reply_parameters: { message_id: Number(target.messageId), allow_sending_without_reply: true } } : {}),
     };
     const api = this.api();
-    if (index === 0) this.receipts.replied(target);
     try {
       const sent = await api.sendMessage(target.chatId, markdownToTelegramHtml(text), options);
       return String(sent.message_id);
