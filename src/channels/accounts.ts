@@ -59,21 +59,23 @@ export function allEnabledAccounts(config: Config): AccountRef[] {
 
 /** An account's settings as its channel uses them; undefined when the config has no such account. */
 export function telegramSettings(config: Config, account: string): TelegramSettings | undefined {
-  const { accounts, enabled: _enabled, ...platform } = config.channels.telegram;
-  if (account === DEFAULT_ACCOUNT) return platform;
-  const own = accounts[account];
-  if (!own) return undefined;
-  const { enabled: _on, api_root, ...rest } = own;
-  return { ...rest, api_root: api_root ?? platform.api_root };
+  return resolve(config.channels.telegram, account, 'api_root') as TelegramSettings | undefined;
 }
 
 export function discordSettings(config: Config, account: string): DiscordSettings | undefined {
-  const { accounts, enabled: _enabled, ...platform } = config.channels.discord;
+  return resolve(config.channels.discord, account, 'api_base') as DiscordSettings | undefined;
+}
+
+type Block = { enabled: boolean; accounts: Record<string, { enabled: boolean }> };
+
+/** The default account is the platform's own keys; a named one is its own keys, with the platform's endpoint unless it has one. */
+function resolve(block: Block, account: string, endpoint: 'api_root' | 'api_base'): object | undefined {
+  const { accounts, enabled: _enabled, ...platform } = block;
   if (account === DEFAULT_ACCOUNT) return platform;
-  const own = accounts[account];
+  const own = accounts[account] as ({ enabled: boolean } & Record<string, unknown>) | undefined;
   if (!own) return undefined;
-  const { enabled: _on, api_base, ...rest } = own;
-  return { ...rest, api_base: api_base ?? platform.api_base };
+  const { enabled: _on, ...rest } = own;
+  return { ...rest, [endpoint]: rest[endpoint] ?? (platform as Record<string, unknown>)[endpoint] };
 }
 
 /** The settings of the account a channel name stands for (access rules, limits, receipts). */
