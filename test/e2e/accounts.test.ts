@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { REFUSAL_TEXT } from '../../src/channels/access.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
@@ -67,6 +68,24 @@ describe('several bot accounts per platform (channels.*.accounts.<name>)', () =>
     await waitFor(() => home.botMessages(BOB).length === 1 && work.botMessages(BOB).length === 1, 10_000, 'both bots answer Bob');
     expect(home.botMessages(BOB)[0]!.text).toBe('echo: hi, I am Bob');
     expect(work.botMessages(BOB)[0]!.text).toBe(REFUSAL_TEXT);
+  });
+
+  it('an account added to config.user.yaml while the daemon runs starts alone; removing it stops it', async () => {
+    const [home, work, llm] = await Promise.all([FakeTelegram.start(), FakeTelegram.start({ botUsername: 'work_bot', botId: 7_000_000_303 }), FakeOpenAI.start()]);
+    closers.push(() => home.close(), () => work.close(), () => llm.close());
+    const telegram = { enabled: true, bot_token: home.token, api_root: home.apiRoot, ...OPEN_ACCESS };
+    const config = { llm: { api_base: llm.url, model: 'fake', max_retries: 0 }, agent: { debounce_ms: 0 }, channels: { telegram } };
+    const daemon = await Daemon.start({ config });
+    daemons.push(daemon);
+    const withWork = { ...config, channels: { telegram: { ...telegram, accounts: { work: { bot_token: work.token, api_root: work.apiRoot, ...OPEN_ACCESS } } } } };
+    writeFileSync(join(daemon.workspace, 'config.user.yaml'), stringify(withWork));
+    await daemon.waitForLog('channel started with the new config', (l) => l.channel === 'telegram.work');
+    work.userSays({ chatId: BOB, text: 'hello work' });
+    await waitFor(() => work.botMessages(BOB).length === 1, 10_000, 'the new account answers');
+    // the default account was not restarted: one getMe
+    expect(home.requests.filter((r) => r.method === 'getMe')).toHaveLength(1);
+    writeFileSync(join(daemon.workspace, 'config.user.yaml'), stringify(config));
+    await daemon.waitForLog('channel stopped for a config change', (l) => l.channel === 'telegram.work');
   });
 
   it('a second Discord account runs as discord.<name>, with its own sessions and catch-up cursors', async () => {

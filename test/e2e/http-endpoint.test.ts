@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
-import { Daemon } from '../helpers/daemon.ts';
+import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
 import { get, httpBase } from '../helpers/http.ts';
 import { parsePrometheusText, valueOf } from '../helpers/prometheus-text.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -109,5 +110,8 @@ describe('the HTTP endpoint: /healthz and /metrics of the real daemon', () => {
     }
     expect((await get(`${base}/nothing-here`)).status).toBe(404);
     expect(daemon.output).not.toContain('a-long-enough-test-token');
+    // npm run status says where the endpoint is
+    const status = () => spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'status', '--workspace', daemon.workspace], { cwd: PROJECT_ROOT, encoding: 'utf8' }).stdout;
+    await waitFor(() => status().includes(`HTTP: ${base}/healthz and /metrics`), 10_000, 'the address in npm run status');
   });
 });
