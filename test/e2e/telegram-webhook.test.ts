@@ -87,6 +87,23 @@ describe('Telegram webhooks (channels.telegram.mode: webhook) through the real d
     expect(llm.requests.filter((r) => r.messages.at(-1)?.content === 'sent twice')).toHaveLength(1);
   });
 
+  it('/healthz says 503 while Telegram cannot deliver to the webhook (a broken proxy), and 200 once it can again', { timeout: 60_000 }, async () => {
+    [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
+    const daemon = await start();
+    const health = async () => (await fetch(`${await httpBase(daemon)}/healthz`)).status;
+    expect(await health()).toBe(200);
+    const route = telegram.webhookSender.route;
+    telegram.webhookSender.route = undefined; // the proxy in front of the daemon is down
+    telegram.userSays({ chatId: ALICE, text: 'while the proxy is down' });
+    await waitFor(async () => (await health()) === 503, 30_000, '/healthz 503');
+    const body = (await (await fetch(`${await httpBase(daemon)}/healthz`)).json()) as { problems: string[] };
+    expect(body.problems).toEqual([expect.stringMatching(/^telegram is reconnecting: Telegram cannot deliver to webhook_url \(Connection refused\); 1 update\(s\) waiting$/)]);
+    telegram.webhookSender.route = route;
+    await waitFor(() => telegram.botMessages(ALICE).length === 1, 10_000, 'the update delivered and answered');
+    await waitFor(async () => (await health()) === 200, 30_000, '/healthz 200 again');
+    await daemon.waitForLog('telegram webhook reached again');
+  });
+
   it('switching back to polling deletes the webhook, and messages come by getUpdates again', async () => {
     [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
     const hooked = await start();

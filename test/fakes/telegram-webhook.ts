@@ -19,6 +19,8 @@ export class WebhookSender {
   /** Called with each answer as it arrives, before the update is forgotten (e.g. to SIGKILL the bot right after a 200). */
   onAnswer: ((delivery: WebhookDelivery) => void) | undefined;
   retryMs = 100;
+  /** What getWebhookInfo reports of the last failed delivery. */
+  lastError: { date: number; message: string } | undefined;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -57,6 +59,7 @@ export class WebhookSender {
     const record = (status: number): number => {
       const delivery: WebhookDelivery = { updateId: update.update_id, url: setting.url, ...(setting.secret ? { secret: setting.secret } : {}), status, at: Date.now() };
       this.deliveries.push(delivery);
+      if (status < 200 || status >= 300) this.lastError = { date: Math.floor(Date.now() / 1000), message: status === 0 ? 'Connection refused' : `Wrong response from the webhook: ${status}` };
       this.onAnswer?.(delivery);
       return status;
     };

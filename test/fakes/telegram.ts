@@ -340,8 +340,15 @@ export class FakeTelegram {
         this.webhookSender.kick();
         return true;
       }
-      case 'getwebhookinfo':
-        return { url: this.webhook?.url ?? '', has_custom_certificate: false, pending_update_count: this.queue.length };
+      case 'getwebhookinfo': {
+        const error = this.webhookSender.lastError;
+        return {
+          url: this.webhook?.url ?? '',
+          has_custom_certificate: false,
+          pending_update_count: this.queue.length,
+          ...(error ? { last_error_date: error.date, last_error_message: error.message } : {}),
+        };
+      }
       case 'setmessagereaction': {
         const chat = this.chatOf(p.chat_id);
         const messageId = num(p.message_id) ?? 0;

@@ -17,7 +17,7 @@ import { markdownToTelegramHtml } from './format.ts';
 import { decideInbound, type BotIdentity } from './inbound.ts';
 import { describeError, isNotModifiedError, isParseEntitiesError, retryAfterOf, toChannelError } from './errors.ts';
 import { SendLimiter, TELEGRAM_LIMITS } from './send-limiter.ts';
-import { TelegramWebhook } from './webhook.ts';
+import { TelegramWebhook, type WebhookApi } from './webhook.ts';
 
 export interface TelegramChannelOptions {
   account: AccountRef;
@@ -223,6 +223,7 @@ export class TelegramChannel implements Channel {
 
   status(): ChannelStatus {
     const silentMs = Date.now() - this.lastPollAnswer;
+    if (this.state === 'connected' && this.webhook?.problem) return { state: 'reconnecting', lastError: this.webhook.problem };
     if (this.state === 'connected' && !this.webhook && silentMs > POLL_SILENT_MS) {
       return { state: 'reconnecting', lastError: `getUpdates has not answered for ${Math.round(silentMs / 1000)} s` };
     }
@@ -274,19 +275,17 @@ export class TelegramChannel implements Channel {
     const { webhook_url: url, webhook_secret: secret } = this.config();
     const host = this.options.webhooks;
     if (!url || !secret || !host) throw new ChannelError(`${this.options.account.configKey}.mode is webhook: webhook_url, webhook_secret and server.http_port (or webhook_port) are needed`, false, { fatal: true });
-    // the middleware returns onMessage's promise: handleUpdate resolves once the message is journaled
-    const handle = (update: unknown) => bot.handleUpdate(update as Parameters<Bot['handleUpdate']>[0]);
-    this.webhook = new TelegramWebhook(host, new URL(url).pathname, () => this.config().webhook_secret ?? secret, handle, this.log);
-    this.webhook.listen();
-    try {
-      await bot.api.setWebhook(url, { secret_token: secret, allowed_updates: ['message'] });
-    } catch (err) {
-      await this.webhook.close();
-      this.webhook = undefined;
+    const api: WebhookApi = {
+      // the middleware returns onMessage's promise: handleUpdate resolves once the message is journaled
+      handle: (update) => bot.handleUpdate(update as Parameters<Bot['handleUpdate']>[0]),
+      setWebhook: (to, token) => bot.api.setWebhook(to, { secret_token: token, allowed_updates: ['message'] }),
+      info: () => bot.api.getWebhookInfo(),
+    };
+    this.webhook = await TelegramWebhook.open(host, url, () => this.config().webhook_secret ?? secret, api, this.log).catch((err: unknown) => {
       this.state = 'failed';
       this.lastError = describeError(err);
       throw startError(err, apiRoot);
-    }
+    });
     this.state = 'connected';
     this.log.info({ bot: this.me?.username, path: new URL(url).pathname }, 'telegram webhook set: updates come over HTTP');
   }
