@@ -28,7 +28,6 @@ export const run: Bench = async ({ quick }) => {
   const daemon = await Daemon.start({
     config: {
       llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-      agent: { debounce_ms: 0 },
       channels: { discord: { enabled: true, bot_token: discord.token, api_base: discord.apiBase, ...OPEN_ACCESS } },
     },
     files: { 'AGENT.md': readFileSync(join(PROJECT_ROOT, 'default_workspace', 'AGENT.md'), 'utf8') },

@@ -1,4 +1,3 @@
-import { readFileSync, statSync } from 'node:fs';
 import type { EventBus } from '../core/bus.ts';
 import { createEvent, InboundEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
 import { isStorageTrouble, LlmError } from '../core/errors.ts';
@@ -9,27 +8,31 @@ import type { Logger } from '../log.ts';
 import { isOwner } from '../channels/access.ts';
 import type { PairingStore } from '../channels/pairing-store.ts';
 import { runAccessCommand } from './access-commands.ts';
-import { burstContent, gatherBurst } from './bursts.ts';
+import { burstContent, gatherBurst, joinsBurst } from './bursts.ts';
 import { runCommand } from './commands.ts';
-import { compactSession, estimateTokens, needsCompaction, summaryMessage } from './compaction.ts';
-import { draftPublisher, replyIdFor } from './drafts.ts';
+import { compactSession, estimateTokens, needsCompaction } from './compaction.ts';
+import { DraftPublisher, FIRST_DRAFT_AFTER_MS, replyIdFor } from './drafts.ts';
+import { failureReply, ownerFix } from './failure-replies.ts';
 import type { UsageLimiter } from './limits.ts';
-import type { ChatMessage, Llm } from './llm.ts';
-import { runTurn } from './loop.ts';
-import { toChat, type SessionStore, type SessionWindow, type StoredMessage } from './sessions.ts';
-import { withSkills, type SkillCatalogue } from './skills.ts';
+import { historyOf, recordedTurn } from './history.ts';
+import type { Llm } from './llm.ts';
+import { runTurn, type TurnResult } from './loop.ts';
+import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
+import type { SkillCatalogue } from './skills.ts';
+import { SystemPrompt } from './system-prompt.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
-const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant in a chat. Answer concisely.';
 const HOUR_MS = 60 * 60_000;
-/**
- * AGENT.md and the skills folder are looked at again at most this often, so an edit applies within
- * a second. Not on every turn: their stats cost ~0.1 ms on the path of every reply.
- */
-const PROMPT_RECHECK_MS = 1_000;
+/** A 429's retry-after is honoured between turn retries up to this long; beyond, the usual backoff applies. */
+const MAX_RETRY_AFTER_MS = 60_000;
 /** Added to an answer the disk would not take into the session history: the user should know it is forgotten. */
 const NOT_SAVED_NOTE =
   "\n\n(I couldn't save this conversation: the disk I keep it on is full or read-only, so I won't remember this exchange. My owner needs to free space or fix the disk.)";
+/**
+ * An answer cancelled for more messages is started again at most this often in one turn; messages
+ * after that are the next turn. Each cancelled call may be billed for its prompt.
+ */
+const MAX_RESTARTS = 5;
 
 export interface AgentWorkerDeps {
   bus: EventBus;
@@ -46,6 +49,8 @@ export interface AgentWorkerDeps {
   /** limits.per_user / per_chat, checked before each turn; /usage. */
   usage?: UsageLimiter;
   log: Logger;
+  /** How long the model writes before its answer shows as a draft (default FIRST_DRAFT_AFTER_MS). */
+  firstDraftAfterMs?: number;
 }
 
 /** Inbound → the session's history → the LLM and its tools → Outbound. */
@@ -54,11 +59,14 @@ export class AgentWorker implements Worker {
   private readonly abort = new AbortController();
   private readonly handler = (event: InboundEvent) => this.handle(event);
   private llmErrors: number[] = [];
-  private prompt?: { mtimeMs: number; text: string };
-  private system?: { checkedAt: number; text: string };
+  private readonly systemPrompt: SystemPrompt;
   private readonly lastActive = new Map<string, number>();
+  /** The owner was told in the log which setting to fix; told again after the LLM worked meanwhile. */
+  private ownerTold = false;
 
-  constructor(private readonly deps: AgentWorkerDeps) {}
+  constructor(private readonly deps: AgentWorkerDeps) {
+    this.systemPrompt = new SystemPrompt(deps.systemPromptFile, deps.skills);
+  }
 
   async start(): Promise<void> {
     this.deps.bus.subscribe(InboundEvent, this.handler);
@@ -98,7 +106,7 @@ export class AgentWorker implements Worker {
     } catch (error) {
       // e.g. /clear on a full disk: answered, not left unacknowledged until the next start
       log.error({ err: error, sessionId: event.sessionId, eventId: event.id }, 'command failed; telling the user');
-      await this.reply([event], userMessageFor(error), 'internal');
+      await this.reply([event], failureReply(error), 'internal');
       return;
     }
     if (command !== undefined) {
@@ -114,18 +122,20 @@ export class AgentWorker implements Worker {
         await this.reply(burst, recorded.reply, undefined, recorded.replyTo);
         return;
       }
+      // at once: the channel shows it only if the answer takes longer than its grace period
+      await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
       const gathered = await gatherBurst(bus, event, this.deps.config().agent.debounce_ms, this.abort.signal, (queued) => this.mergeable(queued, owner));
       if (!gathered) return; // stopping: the burst stays journaled for the next start
-      burst = gathered;
-      await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: true }));
-      await this.turn(burst);
+      burst = gathered.burst;
+      log.debug({ sessionId: event.sessionId, eventId: event.id, messages: burst.length, waitedMs: gathered.waitedMs }, 'turn started');
+      await this.turn(burst, owner);
     } catch (error) {
       if (this.abort.signal.aborted) return;
       if (error instanceof LlmError) this.llmErrors.push(Date.now());
       const { max_turn_retries, retry_backoff_ms } = this.deps.config().agent;
       const transient = error instanceof LlmError && error.transient;
       if (transient && event.retryCount < max_turn_retries) {
-        const delay = retry_backoff_ms * 2 ** event.retryCount;
+        const delay = Math.max(retry_backoff_ms * 2 ** event.retryCount, Math.min(error.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
         log.warn({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount + 1, delayMs: delay }, 'LLM turn failed; trying again');
         if (!(await pause(delay, this.abort.signal))) return;
         // the whole burst goes back, in order, ahead of what came since
@@ -133,29 +143,89 @@ export class AgentWorker implements Worker {
         return;
       }
       log.error({ err: error, sessionId: event.sessionId, eventId: event.id, retryCount: event.retryCount }, 'LLM turn failed; telling the user');
-      await this.reply(burst, userMessageFor(error), error instanceof LlmError ? 'llm' : 'internal');
+      this.tellOwner(error);
+      await this.reply(burst, failureReply(error), error instanceof LlmError ? 'llm' : 'internal');
     } finally {
       await bus.publish(createEvent<TypingEvent>({ type: 'typing', sessionId: event.sessionId, source: event.source, active: false }));
     }
   }
 
-  /** One LLM turn for a burst of messages: recorded in the session, then answered; logged once the answer is on its way. */
-  private async turn(burst: InboundEvent[]): Promise<void> {
-    const { llm, sessions, tools, config } = this.deps;
+  /**
+   * One LLM turn for a burst of messages: recorded in the session, then answered; logged once the
+   * answer is on its way. More messages of the same sender that arrive before anything of the
+   * answer shows (no draft up, no tool run) cancel the call: the turn starts again over all of
+   * them, the burst growing in place, and the cancelled call leaves nothing in the history.
+   */
+  private async turn(burst: InboundEvent[], owner: boolean): Promise<void> {
+    const { bus, config, log } = this.deps;
     const first = burst[0]!;
-    const user = burstContent(burst);
-    const system = this.systemPrompt();
-    const window = await this.windowFor(first.sessionId, system, user);
-    const result = await runTurn({
-      llm,
-      tools,
-      system,
-      history: historyOf(window),
-      user,
-      maxRounds: config().llm.max_tool_rounds,
-      signal: this.abort.signal,
-      onText: draftPublisher(this.deps.bus, first),
-    });
+    let cutFrom: number | undefined;
+    for (let restarts = 0; ; restarts++) {
+      const input = burstContent(burst, config().agent.max_input_chars);
+      if (input.cutFrom !== undefined && input.cutFrom !== cutFrom) {
+        log.warn({ sessionId: first.sessionId, eventId: first.id, chars: input.cutFrom, kept: config().agent.max_input_chars }, 'message too long: cut at agent.max_input_chars before it reached the model');
+      }
+      cutFrom = input.cutFrom;
+      const drafts = new DraftPublisher(bus, first, this.deps.firstDraftAfterMs ?? FIRST_DRAFT_AFTER_MS);
+      // not AbortSignal.any: on Node 20 a signal derived from the worker's long-lived one is never freed
+      const call = new AbortController();
+      const stop = () => call.abort();
+      this.abort.signal.addEventListener('abort', stop, { once: true });
+      let merged = false;
+      let toolsRan = false;
+      const stopWatching =
+        restarts < MAX_RESTARTS
+          ? bus.watchQueued(first.sessionId, () => {
+              if (drafts.shown || toolsRan) return;
+              const more = bus.takeQueued(first.sessionId, (next) => joinsBurst(first, next) && this.mergeable(next, owner));
+              if (more.length === 0) return;
+              burst.push(...more);
+              merged = true;
+              call.abort();
+            })
+          : () => undefined;
+      const sent = { promptTokens: 0 };
+      let result: TurnResult | undefined;
+      try {
+        result = await this.attempt(input.text, first, call.signal, drafts, () => (toolsRan = true), sent);
+      } catch (error) {
+        if (!merged || this.abort.signal.aborted) throw error;
+      } finally {
+        stopWatching();
+        drafts.close();
+        this.abort.signal.removeEventListener('abort', stop);
+      }
+      // also when the call had just finished: its answer did not see the messages that joined
+      if (merged || !result) {
+        this.cancelled(burst, sent.promptTokens);
+        continue;
+      }
+      this.ownerTold = false;
+      await this.record(burst, input.text, result);
+      return;
+    }
+  }
+
+  /** The LLM part of a turn; `sent.promptTokens` (estimated) is set as the request goes out. */
+  private async attempt(user: string, first: InboundEvent, signal: AbortSignal, drafts: DraftPublisher, beforeTools: () => void, sent: { promptTokens: number }): Promise<TurnResult> {
+    const { llm, tools, config } = this.deps;
+    const system = this.systemPrompt.text();
+    const { window, tokens } = await this.windowFor(first.sessionId, system, user, signal);
+    sent.promptTokens = tokens;
+    return runTurn({ llm, tools, system, history: historyOf(window), user, maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools });
+  }
+
+  /** A cancelled call is billed by most providers for its prompt: it counts toward the sender's token budget. */
+  private cancelled(burst: InboundEvent[], promptTokens: number): void {
+    const first = burst[0]!;
+    if (promptTokens > 0) this.deps.usage?.spent(first.source, { promptTokens, completionTokens: 0 }, this.deps.config().llm.model);
+    this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, promptTokens }, 'answer cancelled before any of it showed: more messages came; answering them together');
+  }
+
+  /** Records a finished turn in the session, then answers it. */
+  private async record(burst: InboundEvent[], user: string, result: TurnResult): Promise<void> {
+    const { sessions, config } = this.deps;
+    const first = burst[0]!;
     const model = result.model ?? config().llm.model;
     this.deps.usage?.spent(first.source, result.usage, model);
     const ts = Date.now();
@@ -173,6 +243,14 @@ export class AgentWorker implements Worker {
     }
     await this.reply(burst, result.reply + note);
     this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length, model }, 'turn done');
+  }
+
+  /** 401/403: the setting to fix goes to the log once, not with every message, until the LLM works again. */
+  private tellOwner(error: unknown): void {
+    const fix = ownerFix(error);
+    if (!fix || this.ownerTold) return;
+    this.ownerTold = true;
+    this.deps.log.error({ status: (error as LlmError).status }, fix);
   }
 
   /** A queued message joins the burst only if the limits let it in (and it is counted then); else it waits for its own turn and its notice. */
@@ -197,21 +275,23 @@ export class AgentWorker implements Worker {
    * llm.context_window, the older turns are summarised first. A failed summary costs nothing
    * but the saving: the turn goes on with the window as it was.
    */
-  private async windowFor(sessionId: string, system: string, user: string): Promise<SessionWindow> {
+  private async windowFor(sessionId: string, system: string, user: string, signal: AbortSignal): Promise<{ window: SessionWindow; tokens: number }> {
     const { llm, sessions, tools, config, log } = this.deps;
     const window = await sessions.load(sessionId);
     const contextWindow = config().llm.context_window;
-    const tokens = estimateTokens([{ role: 'system', content: system }, ...historyOf(window), { role: 'user', content: user }], tools.specs());
-    if (!needsCompaction(tokens, contextWindow)) return window;
+    const estimate = (w: SessionWindow) => estimateTokens([{ role: 'system', content: system }, ...historyOf(w), { role: 'user', content: user }], tools.specs());
+    const tokens = estimate(window);
+    if (!needsCompaction(tokens, contextWindow)) return { window, tokens };
     try {
-      const done = await compactSession({ llm, sessions, sessionId, window, contextWindow, signal: this.abort.signal });
-      if (!done) return window;
+      const done = await compactSession({ llm, sessions, sessionId, window, contextWindow, signal });
+      if (!done) return { window, tokens };
       log.info({ sessionId, tokens, contextWindow, ...done }, 'session compacted: older messages summarised');
-      return await sessions.load(sessionId);
+      const compacted = await sessions.load(sessionId);
+      return { window: compacted, tokens: estimate(compacted) };
     } catch (error) {
-      if (this.abort.signal.aborted) throw error;
+      if (signal.aborted) throw error;
       log.warn({ err: error, sessionId, tokens, contextWindow }, 'compaction failed; answering with the whole window');
-      return window;
+      return { window, tokens };
     }
   }
 
@@ -244,60 +324,4 @@ export class AgentWorker implements Worker {
     );
     await Promise.all(burst.map((event) => this.deps.bus.ack(event.id)));
   }
-
-  /** AGENT.md and the skills section, looked at again at most every PROMPT_RECHECK_MS. */
-  private systemPrompt(): string {
-    const now = Date.now();
-    if (this.system === undefined || now - this.system.checkedAt >= PROMPT_RECHECK_MS) {
-      this.system = { checkedAt: now, text: withSkills(this.agentPrompt(), this.deps.skills) };
-    }
-    return this.system.text;
-  }
-
-  /**
-   * AGENT.md, read again only when it changed. Sync: a stat of a local file takes microseconds, the
-   * async one a thread-pool round trip.
-   */
-  private agentPrompt(): string {
-    try {
-      const { mtimeMs } = statSync(this.deps.systemPromptFile);
-      if (this.prompt?.mtimeMs !== mtimeMs) {
-        this.prompt = { mtimeMs, text: readFileSync(this.deps.systemPromptFile, 'utf8').trim() || DEFAULT_SYSTEM_PROMPT };
-      }
-      return this.prompt.text;
-    } catch {
-      return DEFAULT_SYSTEM_PROMPT;
-    }
-  }
-}
-
-/** The history the LLM gets: the summary of what came before the window, if any, then the window. */
-function historyOf(window: SessionWindow): ChatMessage[] {
-  const messages = window.messages.map(toChat);
-  return window.summary === undefined ? messages : [summaryMessage(window.summary), ...messages];
-}
-
-/**
- * After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a
- * new one: found by any event id of the burst it answered, and sent under the burst's first id.
- */
-function recordedTurn(messages: StoredMessage[], eventId: string): { reply: string; replyTo: string; eventIds: string[] } | undefined {
-  const at = messages.findIndex((m) => m.eventId === eventId || m.eventIds?.includes(eventId));
-  if (at < 0) return undefined;
-  const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
-  if (typeof last?.content !== 'string') return undefined;
-  const user = messages[at]!;
-  return { reply: last.content, replyTo: user.eventId ?? eventId, eventIds: user.eventIds ?? [eventId] };
-}
-
-function userMessageFor(error: unknown): string {
-  if (error instanceof LlmError) {
-    return error.transient
-      ? "Sorry, I couldn't reach my language model just now. Please try again in a minute."
-      : `Sorry, my language model refused the request (${error.message.replace(/^the LLM /, '')}). The bot's owner may need to fix its settings.`;
-  }
-  if (isStorageTrouble(error)) {
-    return "Sorry, I couldn't save that: the disk I keep our conversations on is full or read-only. My owner needs to free space or fix the disk.";
-  }
-  return 'Sorry, something went wrong on my side while answering. Please try again.';
 }

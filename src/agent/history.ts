@@ -1,4 +1,6 @@
+import { summaryMessage } from './compaction.ts';
 import type { ChatMessage } from './llm.ts';
+import { toChat, type SessionWindow, type StoredMessage } from './sessions.ts';
 
 /**
  * Makes a stored history acceptable to an OpenAI-compatible API, which refuses (400) a request
@@ -29,4 +31,23 @@ export function repairHistory(messages: readonly ChatMessage[]): ChatMessage[] {
     i += results.length;
   }
   return out;
+}
+
+/** The history the LLM gets: the summary of what came before the window, if any, then the window. */
+export function historyOf(window: SessionWindow): ChatMessage[] {
+  const messages = window.messages.map(toChat);
+  return window.summary === undefined ? messages : [summaryMessage(window.summary), ...messages];
+}
+
+/**
+ * After a crash between recording a turn and acknowledging it, the recorded answer is sent, not a
+ * new one: found by any event id of the burst it answered, and sent under the burst's first id.
+ */
+export function recordedTurn(messages: StoredMessage[], eventId: string): { reply: string; replyTo: string; eventIds: string[] } | undefined {
+  const at = messages.findIndex((m) => m.eventId === eventId || m.eventIds?.includes(eventId));
+  if (at < 0) return undefined;
+  const last = messages.slice(at + 1).findLast((m) => m.role === 'assistant' && !('tool_calls' in m && m.tool_calls?.length));
+  if (typeof last?.content !== 'string') return undefined;
+  const user = messages[at]!;
+  return { reply: last.content, replyTo: user.eventId ?? eventId, eventIds: user.eventIds ?? [eventId] };
 }

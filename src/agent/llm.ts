@@ -189,11 +189,24 @@ function toLlmError(error: unknown): LlmError {
   }
   if (error instanceof OpenAI.APIError) {
     const status = error.status ?? 0;
+    // what another try can change; 400, 401, 403, 404, 413, 422 fail the same way again
     const transient = status === 408 || status === 409 || status === 429 || status >= 500;
-    const hint = status === 401 ? ': check llm.api_key or OPENAI_API_KEY' : status === 404 ? ': check llm.model and llm.api_base' : '';
-    return new LlmError(`the LLM answered HTTP ${status}${hint}`, transient, { cause: error, status });
+    const hint = status === 404 ? ': check llm.model and llm.api_base' : '';
+    const retryAfterMs = status === 429 ? retryAfterOf(error.headers) : undefined;
+    return new LlmError(`the LLM answered HTTP ${status}${hint}`, transient, { cause: error, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
   }
   // a body that is not JSON, a stream cut in the middle: worth another try
   const message = error instanceof Error ? error.message : String(error);
   return new LlmError(`the LLM's answer could not be read (${message})`, true, { cause: error });
+}
+
+/** The wait a 429 asked for: `retry-after-ms`, or `retry-after` in seconds or as a date. */
+function retryAfterOf(headers: Headers | undefined): number | undefined {
+  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
+  if (Number.isFinite(ms)) return Math.max(0, ms);
+  const value = headers?.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number.parseFloat(value);
+  const wait = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(wait) ? Math.max(0, wait) : undefined;
 }

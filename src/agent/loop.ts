@@ -12,6 +12,8 @@ export interface TurnInput {
   signal: AbortSignal;
   /** Sees each round's answer grow while the model writes it (a round that ends in tool calls is superseded). */
   onText?: OnText;
+  /** Called before the first tool of the turn runs: from then on the turn has effects outside the conversation. */
+  beforeTools?: () => void;
 }
 
 /** Ends an answer whose stream broke off: what arrived is kept, and the user knows it is not all. */
@@ -38,6 +40,8 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   let model: string | undefined;
   for (let round = 0; round < maxRounds; round++) {
     const answer = await llm.chat(messages, specs, signal, input.onText);
+    // cancelled as the answer came in: its tool calls must not run
+    signal.throwIfAborted();
     model = answer.model ?? model;
     usage.promptTokens += answer.usage?.promptTokens ?? 0;
     usage.completionTokens += answer.usage?.completionTokens ?? 0;
@@ -52,6 +56,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
       const reply = text?.trim() ? text : '(the model returned an empty answer)';
       return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage, model };
     }
+    input.beforeTools?.();
     for (const call of answer.toolCalls) {
       const result: ChatMessage = { role: 'tool', tool_call_id: call.id, content: await tools.run(call, signal) };
       messages.push(result);

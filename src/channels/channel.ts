@@ -11,6 +11,11 @@ export interface OutgoingChunk {
   index: number;
   /** The outbound event it belongs to; with the index, a platform idempotency key (Discord's nonce). */
   eventId: string;
+  /**
+   * Set on a second try after the platform refused the chunk for good: one piece of it (see
+   * `render(..., 'safe')`), sent in the safest form, plain text quoting nothing.
+   */
+  safe?: { piece: number };
 }
 
 export interface ChannelStatus {
@@ -29,8 +34,11 @@ export interface Channel extends Worker {
   readonly typingIntervalMs: number;
   /** Stops taking new platform messages, keeps sending (graceful shutdown drains replies first). */
   pause(): Promise<void>;
-  /** Splits and formats a reply into the messages this platform will show, in order. */
-  render(content: string): string[];
+  /**
+   * Splits and formats a reply into the messages this platform will show, in order. `safe`: split
+   * at half the size, for plain-text pieces of a chunk the platform refused.
+   */
+  render(content: string, form?: 'safe'): string[];
   /**
    * Sends one rendered chunk; resolves with the platform's id of the new message where it can be
    * edited. Throws ChannelError (retryable or not) when the platform refuses.

@@ -1,4 +1,4 @@
-import type { EventBus } from '../core/bus.ts';
+import type { DeliveryProgress, EventBus } from '../core/bus.ts';
 import { DraftEvent, OutboundEvent, TypingEvent } from '../core/events.ts';
 import { ChannelError } from '../core/errors.ts';
 import { pause } from '../core/pause.ts';
@@ -7,40 +7,37 @@ import type { Logger } from '../log.ts';
 import type { Channel } from './channel.ts';
 import { chatKey, EditPacer } from './edit-pacer.ts';
 import { ReplyDrafts, type DraftTiming, type ShownMessage } from './reply-drafts.ts';
+import { TypingIndicators } from './typing-indicators.ts';
 
 /** Backoff between tries of a send that failed in a way worth retrying; the last delay repeats. */
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000, 30000];
-/**
- * Typing shows only if the reply is not out by then: the platforms clear the indicator when the
- * bot's message arrives, so a quick answer would only flash it, at the cost of a request that
- * counts against the chat's limits and goes out ahead of the reply.
- */
-const TYPING_GRACE_MS = 500;
-/** Typing is never shown longer than this, even if the agent never says it stopped. */
-const TYPING_MAX_MS = 5 * 60_000;
-const DRAFT_TIMING: DraftTiming = { firstAfterMs: 1000, editIntervalMs: 1000 };
+const DRAFT_TIMING: DraftTiming = { editIntervalMs: 1000 };
 
 /**
  * Outbound → the channel that owns the session → the platform, chunk by chunk, in order.
  * Each chunk is marked delivered as soon as the platform took it, so a replay after a crash
  * resumes at the first chunk not yet sent. The platform clients retry rate limits and 5xx
  * themselves; what still fails that way (or the network) is retried here with backoff for as
- * long as the daemon runs, holding back the session's later replies so they stay in order. A
- * send the platform refuses for good (blocked, chat gone) is logged with its session id and left
- * unacknowledged on the bus, so the next start tries it again; the session's next replies go on.
+ * long as the daemon runs, holding back the session's later replies so they stay in order.
+ *
+ * A chunk the platform refuses for good (too long, entities it cannot parse, bot blocked, chat
+ * gone) is tried once more in the safest form: plain text, split again at half the size. If that
+ * is refused too, the reply goes to the dead letters with the platform's reason and is
+ * acknowledged: it never blocks the session or comes back at the next start.
  *
  * A reply streamed as drafts (see ReplyDrafts) already has messages up: the final reply edits them
  * to its own chunks, sends the chunks beyond them and removes any left over, so what the platform
- * shows in the end is exactly what a reply sent whole would show.
+ * shows in the end is exactly what a reply sent whole would show. The drafts' message ids are
+ * journaled, so this holds for a reply replayed after a crash too.
  */
 export class DeliveryWorker implements Worker {
   readonly name = 'delivery';
-  private readonly typing = new Map<string, { timer: NodeJS.Timeout; since: number }>();
   private readonly abort = new AbortController();
   private readonly onOutbound = (event: OutboundEvent) => this.deliver(event);
-  private readonly onTyping = (event: TypingEvent) => this.setTyping(event);
+  private readonly onTyping = (event: TypingEvent) => (event.active ? this.typing.start(event) : void this.typing.stop(event.sessionId));
   private readonly onDraft = (event: DraftEvent) => this.drafts.update(event);
   private readonly pacer = new EditPacer();
+  private readonly typing: TypingIndicators;
   private readonly drafts: ReplyDrafts;
   /** Sessions with a reply being delivered right now (retries included). */
   private readonly delivering = new Set<string>();
@@ -52,9 +49,10 @@ export class DeliveryWorker implements Worker {
     private readonly retryDelaysMs: readonly number[] = RETRY_DELAYS_MS,
     draftTiming: DraftTiming = DRAFT_TIMING,
   ) {
-    this.drafts = new ReplyDrafts(channels, this.pacer, draftTiming, log, {
+    this.typing = new TypingIndicators(channels, log);
+    this.drafts = new ReplyDrafts(channels, bus, this.pacer, draftTiming, log, {
       busy: (sessionId) => this.delivering.has(sessionId),
-      firstShown: (sessionId) => this.stopTyping(sessionId),
+      beforeFirst: (sessionId) => this.typing.stop(sessionId),
     });
   }
 
@@ -70,7 +68,7 @@ export class DeliveryWorker implements Worker {
     this.bus.unsubscribe(DraftEvent, this.onDraft);
     this.drafts.stop();
     this.abort.abort();
-    for (const sessionId of [...this.typing.keys()]) this.stopTyping(sessionId);
+    this.typing.stopAll();
   }
 
   private async deliver(event: OutboundEvent): Promise<void> {
@@ -93,28 +91,53 @@ export class DeliveryWorker implements Worker {
       return;
     }
     const chunks = channel.render(event.content);
-    const first = this.bus.deliveredCount(event.id);
+    const progress: DeliveryProgress = this.bus.progress(event.id) ?? { chunks: 0 };
     try {
-      for (let index = first; index < chunks.length; index++) {
-        await this.put(channel, event, chunks[index]!, index, shown[index]);
-        await this.bus.markDelivered(event.id, index + 1);
-        if (index === 0) this.stopTyping(event.sessionId, event.createdAt);
+      // before anything goes out: a typing request landing after the reply would show "typing…" under it
+      await this.typing.stop(event.sessionId, event.createdAt);
+      for (let index = progress.chunks; index < chunks.length; index++) {
+        const piecesSent = index === progress.chunks ? (progress.pieces ?? 0) : 0;
+        if (!(await this.putChunk(channel, event, chunks[index]!, index, shown[index], piecesSent, progress))) return;
+        await this.bus.saveProgress(event.id, { ...progress, chunks: index + 1, pieces: 0 });
       }
       await this.removeLeftovers(channel, event, shown.slice(chunks.length));
       await this.bus.ack(event.id);
       this.log.info({ sessionId: event.sessionId, eventId: event.id, chunks: chunks.length, error: event.error }, 'reply delivered');
     } catch (err) {
-      const refused = err instanceof ChannelError && !err.retryable;
-      this.log.error(
-        { err, sessionId: event.sessionId, eventId: event.id },
-        refused ? 'the platform refused the reply; kept unacknowledged for the next start' : 'reply not delivered before the stop; kept for the next start',
-      );
-    } finally {
-      this.stopTyping(event.sessionId, event.createdAt);
+      this.log.error({ err, sessionId: event.sessionId, eventId: event.id }, 'reply not delivered before the stop; kept for the next start');
     }
   }
 
-  /** One chunk onto the platform: the draft message at its place is edited to it, or a new message is sent. */
+  /**
+   * One chunk onto the platform; `piecesSent` > 0 resumes its safe form after a restart. False
+   * when the platform refused it in every form: the reply is then in the dead letters.
+   */
+  private async putChunk(channel: Channel, event: OutboundEvent, text: string, index: number, draft: ShownMessage | undefined, piecesSent: number, progress: DeliveryProgress): Promise<boolean> {
+    if (piecesSent === 0) {
+      try {
+        await this.put(channel, event, text, index, draft);
+        return true;
+      } catch (err) {
+        if (!isRefusal(err)) throw err;
+        this.log.warn({ err, sessionId: event.sessionId, eventId: event.id, chunk: index }, 'the platform refused a chunk of the reply; trying it once more as plain text in smaller pieces');
+      }
+    }
+    const pieces = channel.render(text, 'safe');
+    try {
+      for (let piece = piecesSent; piece < pieces.length; piece++) {
+        await this.withRetry(event, index, () => channel.send({ target: event.source, text: pieces[piece]!, index, eventId: event.id, safe: { piece } }));
+        if (piece + 1 < pieces.length) await this.bus.saveProgress(event.id, { ...progress, chunks: index, pieces: piece + 1 });
+      }
+      return true;
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      this.log.error({ err, sessionId: event.sessionId, eventId: event.id, chunk: index }, 'the platform refused the reply in every form; it is kept in .mybot/dead-letters.jsonl and not tried again');
+      await this.bus.deadLetter(event, err.message);
+      return false;
+    }
+  }
+
+  /** One chunk in its normal form: the draft message at its place is edited to it, or a new message is sent. */
   private async put(channel: Channel, event: OutboundEvent, text: string, index: number, draft: ShownMessage | undefined): Promise<void> {
     if (draft && channel.edit) {
       if (draft.text === text) return;
@@ -128,7 +151,7 @@ export class DeliveryWorker implements Worker {
         });
         return;
       } catch (err) {
-        if (!(err instanceof ChannelError) || err.retryable) throw err;
+        if (!isRefusal(err)) throw err;
         // e.g. the user deleted the draft message: the chunk still reaches them
         this.log.warn({ err, sessionId: event.sessionId, eventId: event.id, chunk: index }, 'could not edit the streamed message; sending the chunk as a new one');
       }
@@ -151,43 +174,16 @@ export class DeliveryWorker implements Worker {
         await attempt();
         return;
       } catch (err) {
-        const retryable = !(err instanceof ChannelError) || err.retryable;
-        if (!retryable || this.abort.signal.aborted) throw err;
+        if (isRefusal(err) || this.abort.signal.aborted) throw err;
         const delay = this.retryDelaysMs[Math.min(tries, this.retryDelaysMs.length - 1)]!;
         this.log.warn({ err, sessionId: event.sessionId, eventId: event.id, chunk: index, attempt: tries + 1, retryInMs: delay }, 'send failed; retrying');
         if (!(await pause(delay, this.abort.signal))) throw err;
       }
     }
   }
+}
 
-  private setTyping(event: TypingEvent): void {
-    if (!event.active) return this.stopTyping(event.sessionId);
-    const channel = this.channels().get(event.source.channel);
-    if (!channel || this.typing.has(event.sessionId)) return;
-    const pulse = () => {
-      const entry = this.typing.get(event.sessionId);
-      if (!entry) return;
-      if (Date.now() - entry.since > TYPING_MAX_MS) return this.stopTyping(event.sessionId);
-      channel.sendTyping(event.source).catch((err) => this.log.debug({ err, sessionId: event.sessionId }, 'typing indicator failed'));
-    };
-    const entry = {
-      timer: setTimeout(() => {
-        entry.timer = setInterval(pulse, channel.typingIntervalMs);
-        pulse();
-      }, TYPING_GRACE_MS),
-      since: Date.now(),
-    };
-    this.typing.set(event.sessionId, entry);
-  }
-
-  /**
-   * With `answeredAt` (when the reply being delivered was written), typing the agent started after
-   * it is left alone: it is for the session's next turn, which the agent began meanwhile.
-   */
-  private stopTyping(sessionId: string, answeredAt = Infinity): void {
-    const entry = this.typing.get(sessionId);
-    if (!entry || entry.since > answeredAt) return;
-    clearTimeout(entry.timer);
-    this.typing.delete(sessionId);
-  }
+/** The platform said no in a way that trying again the same way cannot change. */
+function isRefusal(err: unknown): err is ChannelError {
+  return err instanceof ChannelError && !err.retryable;
 }

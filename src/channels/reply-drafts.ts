@@ -1,21 +1,17 @@
+import type { EventBus } from '../core/bus.ts';
 import type { DraftEvent, EventSource } from '../core/events.ts';
 import { pause } from '../core/pause.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from './channel.ts';
 import { chatKey, type EditPacer } from './edit-pacer.ts';
 
-/** A platform message a draft put up, and the rendered chunk it shows now. */
+/** A platform message a draft put up, and the rendered chunk it shows now (undefined: put up before a restart). */
 export interface ShownMessage {
   id: string;
-  text: string;
+  text: string | undefined;
 }
 
 export interface DraftTiming {
-  /**
-   * How long the model must have been writing before its first message goes up: an answer that is
-   * complete by then goes out once, whole, with no edits after it.
-   */
-  firstAfterMs: number;
   /** Edit spacing for a channel that does not name its own. */
   editIntervalMs: number;
 }
@@ -28,8 +24,6 @@ interface Draft {
   /** The latest text: a flush always shows this one, whatever came between (coalescing). */
   text: string;
   shown: ShownMessage[];
-  /** Waiting out `firstAfterMs`. */
-  timer: NodeJS.Timeout | undefined;
   flushing: Promise<void> | undefined;
   /** Text came while a flush was running: another one follows. */
   dirty: boolean;
@@ -44,11 +38,16 @@ const FORGET_AFTER_MS = 10 * 60_000;
 const REMEMBER_FINISHED = 1000;
 
 /**
- * Replies shown while the model writes them: the first DraftEvent of a reply, once `firstAfterMs`
- * has passed, sends a message; later ones edit it in place, paced per chat, always to the latest
- * text; text beyond one message continues in the next. A reply shows only after the session's
- * earlier replies (see `mayShow`), so replies keep their order. Drafts are best effort: a failed
- * edit waits for the next draft, and the final reply (see `settle`) makes the messages right.
+ * Replies shown while the model writes them: the first DraftEvent of a reply sends a message (the
+ * agent holds drafts back until the model has written for a second, so a quick answer goes out
+ * once, whole); later ones edit it in place, paced per chat, always to the latest text; text
+ * beyond one message continues in the next. A reply shows only after the session's earlier
+ * replies (see `mayShow`), so replies keep their order. Drafts are best effort: a failed edit waits
+ * for the next draft, and the final reply (see `settle`) makes the messages right.
+ *
+ * Each message a draft puts up is journaled (`EventBus.saveProgress`) as soon as the platform
+ * took it: after a crash the replayed turn's drafts and its final reply edit those messages
+ * instead of showing the reply a second time.
  */
 export class ReplyDrafts {
   private readonly drafts = new Map<string, Draft>();
@@ -56,14 +55,15 @@ export class ReplyDrafts {
 
   constructor(
     private readonly channels: () => ReadonlyMap<string, Channel>,
+    private readonly bus: EventBus,
     private readonly pacer: EditPacer,
     private readonly timing: DraftTiming,
     private readonly log: Logger,
     private readonly hooks: {
       /** A reply of the session is being delivered: a later one must not show before it. */
       busy: (sessionId: string) => boolean;
-      /** The first message of a reply is up (the typing indicator can stop). */
-      firstShown: (sessionId: string) => void;
+      /** The first message of a reply is about to go up: the typing indicator stops first. */
+      beforeFirst: (sessionId: string) => Promise<void>;
     },
   ) {}
 
@@ -78,12 +78,13 @@ export class ReplyDrafts {
 
   /**
    * The final reply is here: no more draft work for it. Resolves, once a flush in flight is done,
-   * with the messages its drafts put up (none if the answer came before the first one).
+   * with the messages its drafts put up (none if the answer came before the first one), also
+   * those put up before a restart.
    */
   async settle(replyId: string): Promise<ShownMessage[]> {
     this.remember(replyId);
     const draft = this.drafts.get(replyId);
-    if (!draft) return [];
+    if (!draft) return this.journaled(replyId);
     this.drafts.delete(replyId);
     this.close(draft);
     await draft.flushing;
@@ -115,23 +116,23 @@ export class ReplyDrafts {
       channel,
       target: event.source,
       text: event.text,
-      shown: [],
-      timer: undefined,
+      shown: this.journaled(event.replyId),
       flushing: undefined,
       dirty: false,
       done: new AbortController(),
       lastSeen: Date.now(),
     };
-    draft.timer = setTimeout(() => {
-      draft.timer = undefined;
-      this.flushSoon(draft);
-    }, this.timing.firstAfterMs);
     this.drafts.set(event.replyId, draft);
     return draft;
   }
 
+  /** The messages the reply's drafts put up before a restart, their text unknown. */
+  private journaled(replyId: string): ShownMessage[] {
+    return (this.bus.progress(replyId)?.drafts ?? []).map((id) => ({ id, text: undefined }));
+  }
+
   private flushSoon(draft: Draft): void {
-    if (draft.done.signal.aborted || draft.timer) return;
+    if (draft.done.signal.aborted) return;
     if (draft.flushing) {
       draft.dirty = true;
       return;
@@ -174,12 +175,14 @@ export class ReplyDrafts {
     for (let index = shown.length; index < chunks.length && !done.signal.aborted; index++) {
       const text = chunks[index]!;
       if (!text.trim()) return;
+      if (index === 0) await this.hooks.beforeFirst(draft.sessionId);
       // its own nonce: a replayed final reply must not be collapsed into this draft on Discord
       const id = await channel.send({ target, text, index, eventId: `${draft.replyId}:draft` });
       if (!id) return;
       this.pacer.sent(key, interval);
       shown.push({ id, text });
-      if (index === 0) this.hooks.firstShown(draft.sessionId);
+      const progress = this.bus.progress(draft.replyId) ?? { chunks: 0 };
+      await this.bus.saveProgress(draft.replyId, { ...progress, drafts: shown.map((message) => message.id) });
     }
   }
 
@@ -195,8 +198,6 @@ export class ReplyDrafts {
   }
 
   private close(draft: Draft): void {
-    clearTimeout(draft.timer);
-    draft.timer = undefined;
     draft.done.abort();
   }
 

@@ -123,8 +123,13 @@ export const configSchema = z.strictObject({
       /** Turns that failed on a transient LLM error are tried again this many times. */
       max_turn_retries: z.number().int().min(0).max(10).default(3),
       retry_backoff_ms: z.number().int().min(0).default(1000),
-      /** Messages of one session this close together (and those sent while it answers) become one turn. */
-      debounce_ms: z.number().int().min(0).max(60_000).default(1500),
+      /**
+       * Wait this long after a message for more before answering (0: answer at once). Either way,
+       * messages of one sender that come before anything of the answer shows join its turn.
+       */
+      debounce_ms: z.number().int().min(0).max(60_000).default(0),
+      /** A message (or a burst of them) longer than this is cut, with a note, before the model or the history see it. */
+      max_input_chars: z.number().int().min(1000).default(32_000),
     })
     .prefault({}),
   channels: z

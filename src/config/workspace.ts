@@ -12,6 +12,8 @@ export function workspacePaths(workspace: string) {
   return {
     state,
     journal: join(state, 'journal.jsonl'),
+    /** Replies given up on for good, with the platform's reason. */
+    deadLetters: join(state, 'dead-letters.jsonl'),
     pidFile: join(state, 'daemon.pid'),
     statusFile: join(state, 'status.json'),
     /** Pairing codes waiting for an owner, and the users they approved. */

@@ -2,6 +2,22 @@ import type { AnyEvent, EventMap, EventType, InboundEvent } from './events.ts';
 
 export type Handler<T extends EventType> = (event: EventMap[T]) => void | Promise<void>;
 
+/**
+ * How far the delivery of an outbound event has come (survives restarts), so a replay resumes
+ * where the last run stopped instead of showing anything twice.
+ */
+export interface DeliveryProgress {
+  /** Chunks of the rendered reply the platform has taken. */
+  chunks: number;
+  /** Of the chunk after those: pieces sent in the safe form, after the platform refused the chunk whole. */
+  pieces?: number;
+  /**
+   * The platform's ids of the messages the reply's drafts put up while the model wrote it, in
+   * order. Recorded before the reply itself is published: a replay edits them to the final text.
+   */
+  drafts?: string[];
+}
+
 export interface BusStats {
   /** Events waiting in session queues, not yet handed to a handler. */
   queued: number;
@@ -9,6 +25,8 @@ export interface BusStats {
   activeSessions: number;
   /** Durable events published and not yet acknowledged. */
   unacked: number;
+  /** Events given up on for good (see `deadLetter`), since the workspace was made. */
+  deadLetters: number;
 }
 
 /**
@@ -26,15 +44,29 @@ export interface EventBus {
   publish(event: AnyEvent): Promise<boolean>;
   /** The consumer is done with this event: it will not be replayed. */
   ack(eventId: string): Promise<void>;
-  /** Records that the first `count` chunks of an outbound event reached the platform. */
-  markDelivered(eventId: string, count: number): Promise<void>;
-  /** How many chunks of an outbound event already reached the platform (survives restarts). */
-  deliveredCount(eventId: string): number;
+  /**
+   * Records how far the delivery of an outbound event has come; may come before the event itself
+   * is published (its drafts are shown while the agent still writes it). Forgotten with its ack.
+   */
+  saveProgress(eventId: string, progress: DeliveryProgress): Promise<void>;
+  /** What `saveProgress` recorded last for this event, also after a restart. */
+  progress(eventId: string): DeliveryProgress | undefined;
+  /**
+   * Gives up on an event for good (a reply the platform refuses in every form): it is kept in the
+   * dead letters with the reason, for the owner to read, and acknowledged, so it never blocks or
+   * comes back.
+   */
+  deadLetter(event: AnyEvent, reason: string): Promise<void>;
   /**
    * For a handler of an inbound event: takes the inbound events queued behind it in its session,
    * oldest first, up to the first one `accept` refuses. They stay durable until acknowledged.
    */
   takeQueued(sessionId: string, accept: (event: InboundEvent) => boolean): InboundEvent[];
+  /**
+   * For a handler of an inbound event: `onQueued` is called each time another inbound event of
+   * its session is queued behind it, until the returned function is called.
+   */
+  watchQueued(sessionId: string, onQueued: () => void): () => void;
   /** Hands an inbound event back, with a higher retryCount, ahead of the rest of its session. */
   republish(event: InboundEvent): Promise<void>;
   /** Replays what was never acknowledged, then dispatches until `stop`. */

@@ -41,19 +41,22 @@ export function isFatal(error: unknown): boolean {
 }
 
 /**
- * The LLM call failed. `transient` failures (timeout, 429, 5xx, reset) are worth another turn;
- * `status` is the HTTP status the endpoint answered, when it answered one.
+ * The LLM call failed. `transient` failures (timeout, 408, 409, 429, 5xx, reset) are worth another
+ * turn; the rest (400, 401, 403, 404, 413, 422) fail the same way again. `status` is the HTTP status
+ * the endpoint answered, `retryAfterMs` how long it asked to wait (429).
  */
 export class LlmError extends MybotError {
   readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     message: string,
     readonly transient: boolean,
-    options?: { cause?: unknown; status?: number },
+    options?: { cause?: unknown; status?: number; retryAfterMs?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = options?.status;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -26,6 +26,8 @@ export interface InboundEvent extends BaseEvent {
   type: 'inbound';
   content: string;
   retryCount: number;
+  /** Set on a task the scheduler fired: never merged into a user's burst of messages. */
+  scheduled?: { job: string; dueAt: number };
 }
 
 export interface OutboundEvent extends BaseEvent {

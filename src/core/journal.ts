@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { DeliveryProgress } from './bus.ts';
 import { storageError, type StorageError } from './errors.ts';
 import type { AnyEvent } from './events.ts';
 import type { Logger } from '../log.ts';
@@ -11,7 +12,9 @@ type JournalRecord =
   | { t: 'a'; id: string }
   /** The acknowledgements of one write. */
   | { t: 'A'; ids: string[] }
+  /** Delivery progress as it was first written: chunks only. */
   | { t: 'd'; id: string; n: number }
+  | { t: 'p'; id: string; p: DeliveryProgress }
   | { t: 'r'; id: string; c: number }
   | { t: 's'; id: string }
   /** The remembered ids a compaction writes, oldest first. */
@@ -19,7 +22,7 @@ type JournalRecord =
 
 export interface PendingEntry {
   event: AnyEvent;
-  delivered: number;
+  progress: DeliveryProgress | undefined;
 }
 
 export interface JournalOptions {
@@ -32,6 +35,11 @@ export interface JournalOptions {
 
 const COMPACT_AFTER_RECORDS = 20_000;
 const DEFAULT_REMEMBER_IDS = 20_000;
+/**
+ * Progress recorded for events not journaled yet (the drafts of a reply still being written) is
+ * kept for this many events at most: one whose reply never came is forgotten eventually.
+ */
+const MAX_UNATTACHED_PROGRESS = 1000;
 /** While the disk refuses writes, bookkeeping records waiting to be written are tried this often. */
 const RETRY_WRITE_MS = 5_000;
 
@@ -85,8 +93,10 @@ export class Journal {
    */
   private readonly ids = new Map<string, AnyEvent | null>();
   private pendingSize = 0;
-  /** Chunks delivered so far, for pending replies that have any. */
-  private readonly progress = new Map<string, number>();
+  /** Delivery progress of pending replies that have any, and of replies not journaled yet. */
+  private readonly progressOf = new Map<string, DeliveryProgress>();
+  /** The ids in `progressOf` that the journal does not know yet, oldest first. */
+  private readonly unattached = new Set<string>();
   /** The acknowledged ids still remembered, oldest first from `ackedNext`, as a ring. */
   private readonly acked: string[] = [];
   private ackedNext = 0;
@@ -114,7 +124,7 @@ export class Journal {
   /** Events never acknowledged, in the order they were first published. */
   pendingEvents(): PendingEntry[] {
     const entries: PendingEntry[] = [];
-    for (const event of this.ids.values()) if (event) entries.push({ event, delivered: this.delivered(event.id) });
+    for (const event of this.ids.values()) if (event) entries.push({ event, progress: this.progressOf.get(event.id) });
     return entries;
   }
 
@@ -137,14 +147,15 @@ export class Journal {
     return this.failure;
   }
 
-  delivered(id: string): number {
-    return this.progress.get(id) ?? 0;
+  progress(id: string): DeliveryProgress | undefined {
+    return this.progressOf.get(id);
   }
 
   /** Journals an event. Resolves false, writing nothing, if its id is known already. */
   append(event: AnyEvent): Promise<boolean> {
     if (this.ids.has(event.id)) return ALREADY_JOURNALED;
     this.ids.set(event.id, event);
+    if (this.unattached.size > 0) this.unattached.delete(event.id);
     this.pendingSize++;
     const batch = this.batch;
     batch.written ??= deferred<boolean>();
@@ -163,10 +174,25 @@ export class Journal {
     return batch.bookkeeping.promise;
   }
 
-  markDelivered(id: string, n: number): Promise<void> {
-    if (!this.ids.get(id)) return NOTHING_TO_WRITE;
-    this.progress.set(id, n);
-    return this.bookkeeping(JSON.stringify({ t: 'd', id, n }));
+  /** For a pending event, or one not journaled yet; an acknowledged one is done and keeps none. */
+  saveProgress(id: string, p: DeliveryProgress): Promise<void> {
+    if (!this.keepsProgressFor(id)) return NOTHING_TO_WRITE;
+    this.progressOf.set(id, p);
+    return this.bookkeeping(JSON.stringify({ t: 'p', id, p }));
+  }
+
+  private keepsProgressFor(id: string): boolean {
+    const known = this.ids.get(id);
+    if (known === null) return false;
+    if (known === undefined && !this.unattached.has(id)) {
+      this.unattached.add(id);
+      if (this.unattached.size > MAX_UNATTACHED_PROGRESS) {
+        const oldest = this.unattached.values().next().value!;
+        this.unattached.delete(oldest);
+        this.progressOf.delete(oldest);
+      }
+    }
+    return true;
   }
 
   setRetryCount(id: string, count: number): Promise<void> {
@@ -273,10 +299,8 @@ export class Journal {
 
   /** A pending or unknown id becomes an acknowledged one, remembered; the oldest beyond `rememberIds` is forgotten. */
   private settle(id: string, pending = Boolean(this.ids.get(id))): void {
-    if (pending) {
-      this.pendingSize--;
-      if (this.progress.size > 0) this.progress.delete(id);
-    }
+    if (pending) this.pendingSize--;
+    if (this.progressOf.size > 0 && this.progressOf.delete(id)) this.unattached.delete(id);
     if (this.rememberIds <= 0) {
       this.ids.delete(id);
       return;
@@ -318,6 +342,7 @@ export class Journal {
         if (!this.ids.has(record.e.id)) {
           this.ids.set(record.e.id, record.e);
           this.pendingSize++;
+          if (this.unattached.size > 0) this.unattached.delete(record.e.id);
         }
         break;
       case 'E':
@@ -334,7 +359,10 @@ export class Journal {
         for (const id of record.ids) this.apply({ t: 's', id });
         break;
       case 'd':
-        if (this.ids.get(record.id)) this.progress.set(record.id, record.n);
+        this.apply({ t: 'p', id: record.id, p: { chunks: record.n } });
+        break;
+      case 'p':
+        if (this.keepsProgressFor(record.id)) this.progressOf.set(record.id, record.p);
         break;
       case 'r': {
         const event = this.ids.get(record.id);
@@ -349,10 +377,11 @@ export class Journal {
     const tmp = `${this.path}.tmp`;
     const lines: string[] = [];
     if (this.acked.length > 0) lines.push(JSON.stringify({ t: 'S', ids: [...this.remembered()] }));
-    for (const { event, delivered } of this.pendingEvents()) {
+    for (const { event, progress } of this.pendingEvents()) {
       lines.push(JSON.stringify({ t: 'e', e: event }));
-      if (delivered > 0) lines.push(JSON.stringify({ t: 'd', id: event.id, n: delivered }));
+      if (progress) lines.push(JSON.stringify({ t: 'p', id: event.id, p: progress }));
     }
+    for (const id of this.unattached) lines.push(JSON.stringify({ t: 'p', id, p: this.progressOf.get(id) }));
     try {
       const fd = openSync(tmp, 'w', 0o600);
       try {

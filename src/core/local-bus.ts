@@ -1,4 +1,5 @@
-import type { BusStats, EventBus, Handler } from './bus.ts';
+import type { BusStats, DeliveryProgress, EventBus, Handler } from './bus.ts';
+import type { DeadLetters } from './dead-letters.ts';
 import { StorageError } from './errors.ts';
 import { DURABLE_TYPES, type AnyEvent, type EventType, type InboundEvent } from './events.ts';
 import { ALREADY_JOURNALED, type Journal } from './journal.ts';
@@ -21,6 +22,8 @@ export interface LocalBusOptions {
   log: Logger;
   /** Without a journal the bus is in-memory only (tests, benchmarks, the terminal chat). */
   journal?: Journal;
+  /** Where `deadLetter` keeps what it gives up on; without it, only the log says. */
+  deadLetters?: DeadLetters;
   /** How many session queues are worked on at once. */
   maxConcurrency?: number;
 }
@@ -42,17 +45,21 @@ export class LocalBus implements EventBus {
   private writing: { written: Promise<boolean>; events: AnyEvent[]; published: Promise<boolean> } | undefined;
   /** Ids queued by the replay; the publish that wrote one of them must not queue it a second time. */
   private readonly replayed = new Set<string>();
+  /** Per session: told when an inbound event is queued behind the one its handler works on. */
+  private readonly watchers = new Map<string, () => void>();
   private running = false;
   /** Draining: no new inbound event starts; replies of turns in flight still go out. */
   private draining = false;
   private queued = 0;
   private readonly log: Logger;
   private readonly journal: Journal | undefined;
+  private readonly deadLetters: DeadLetters | undefined;
   private readonly maxConcurrency: number;
 
   constructor(options: LocalBusOptions) {
     this.log = options.log;
     this.journal = options.journal;
+    this.deadLetters = options.deadLetters;
     this.maxConcurrency = options.maxConcurrency ?? 256;
   }
 
@@ -112,12 +119,22 @@ export class LocalBus implements EventBus {
     return this.journal?.ack(eventId) ?? NOTHING_TO_DO;
   }
 
-  markDelivered(eventId: string, count: number): Promise<void> {
-    return this.journal?.markDelivered(eventId, count) ?? NOTHING_TO_DO;
+  saveProgress(eventId: string, progress: DeliveryProgress): Promise<void> {
+    return this.journal?.saveProgress(eventId, progress) ?? NOTHING_TO_DO;
   }
 
-  deliveredCount(eventId: string): number {
-    return this.journal?.delivered(eventId) ?? 0;
+  progress(eventId: string): DeliveryProgress | undefined {
+    return this.journal?.progress(eventId);
+  }
+
+  async deadLetter(event: AnyEvent, reason: string): Promise<void> {
+    try {
+      this.deadLetters?.add(event, reason);
+    } catch (err) {
+      // the event is given up on all the same: kept, it would be refused again at every start
+      this.log.error({ err, sessionId: event.sessionId, eventId: event.id }, 'could not write a dead letter');
+    }
+    await this.ack(event.id);
   }
 
   takeQueued(sessionId: string, accept: (event: InboundEvent) => boolean): InboundEvent[] {
@@ -130,6 +147,13 @@ export class LocalBus implements EventBus {
       this.queued--;
     }
     return taken;
+  }
+
+  watchQueued(sessionId: string, onQueued: () => void): () => void {
+    this.watchers.set(sessionId, onQueued);
+    return () => {
+      if (this.watchers.get(sessionId) === onQueued) this.watchers.delete(sessionId);
+    };
   }
 
   async republish(event: InboundEvent): Promise<void> {
@@ -166,7 +190,7 @@ export class LocalBus implements EventBus {
   }
 
   stats(): BusStats {
-    return { queued: this.queued, activeSessions: this.active, unacked: this.journal?.pendingCount ?? 0 };
+    return { queued: this.queued, activeSessions: this.active, unacked: this.journal?.pendingCount ?? 0, deadLetters: this.deadLetters?.size ?? 0 };
   }
 
   private enqueue(event: AnyEvent, front: boolean): void {
@@ -180,6 +204,7 @@ export class LocalBus implements EventBus {
     else lane.events.push(event);
     this.queued++;
     if (this.running && !lane.active) this.schedule(lane);
+    else if (lane.active && !front && this.watchers.size > 0 && event.type === 'inbound') this.watchers.get(event.sessionId)?.();
   }
 
   private schedule(lane: Lane): void {

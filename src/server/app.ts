@@ -21,6 +21,7 @@ import { secretsOf } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigWatcher } from '../config/watch.ts';
 import { workspacePaths } from '../config/workspace.ts';
+import { DeadLetters } from '../core/dead-letters.ts';
 import { OutboundEvent } from '../core/events.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
@@ -28,7 +29,6 @@ import { Supervisor } from '../core/supervisor.ts';
 import { registerSecret, type Logger } from '../log.ts';
 import { healthOf } from './health.ts';
 import { HttpServer, sendJson, sendText, type RouteHost } from './http-server.ts';
-import { countLines } from './line-count.ts';
 import { releaseLock, takeLock } from './lock.ts';
 import { MessageMeter } from './message-meter.ts';
 import type { Metrics } from './metrics.ts';
@@ -52,8 +52,6 @@ export interface AppOptions {
 
 /** Read on every message: a change needs no channel restart. */
 const PER_MESSAGE_KEYS = ['allowed_user_ids', 'owner_user_ids', 'dm_policy', 'group_policy', 'ack_reaction', 'ack_reaction_clear', 'limits'];
-/** Written by the delivery worker: replies the platform refused for good. */
-const DEAD_LETTERS = 'dead-letters.jsonl';
 
 /** Wires config, bus, journal, workers and channels together; reloads config; `stop` shuts down in order. */
 export class App {
@@ -88,7 +86,8 @@ export class App {
     this.paths = workspacePaths(workspace);
     if (!options.ephemeral) takeLock(this.paths.pidFile);
     this.journal = options.ephemeral ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
-    this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...(this.journal ? { journal: this.journal } : {}) });
+    const durable = this.journal ? { journal: this.journal, deadLetters: new DeadLetters(this.paths.deadLetters) } : {};
+    this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...durable });
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
@@ -125,7 +124,7 @@ export class App {
       ? new Metrics({
           bus: () => app!.bus.stats(),
           journalPending: () => app!.bus.stats().unacked,
-          deadLetters: () => countLines(join(app!.paths.state, DEAD_LETTERS)),
+          deadLetters: () => app!.bus.stats().deadLetters,
           sessionsActive: () => app!.agent.stats().sessionsActiveLastHour,
           costs: () => app!.costs.figures(),
         })

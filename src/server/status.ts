@@ -45,7 +45,7 @@ export function formatStatus(snapshot: StatusSnapshot | undefined, running: bool
     ...Object.entries(snapshot.channels).map(([name, s]) => `  ${name}: ${s.state}${s.lastError ? ` (last error: ${s.lastError})` : ''}`),
     `  sessions active in the last hour: ${snapshot.sessionsActiveLastHour}; answering now: ${snapshot.bus.activeSessions}`,
     `  bus queue depth: ${snapshot.bus.queued}; unacknowledged events: ${snapshot.bus.unacked}`,
-    `  replies waiting for delivery: ${snapshot.repliesWaiting}`,
+    `  replies waiting for delivery: ${snapshot.repliesWaiting}; given up on (.mybot/dead-letters.jsonl): ${snapshot.bus.deadLetters ?? 0}`,
     `  LLM errors in the last hour: ${snapshot.llmErrorsLastHour}`,
     ...(snapshot.http ? [`  HTTP: http://${snapshot.http.host.includes(':') ? `[${snapshot.http.host}]` : snapshot.http.host}:${snapshot.http.port}/healthz and /metrics`] : []),
     ...(snapshot.heap ? [`  heap in use: ${snapshot.heap.usedMb} MB${snapshot.heap.limitMb > 0 ? ` (server.max_heap_mb: ${snapshot.heap.limitMb})` : ''}`] : []),

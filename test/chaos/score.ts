@@ -125,9 +125,11 @@ export function pendingIds(journalText: string): Set<string> {
   for (const line of journalText.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      const record = JSON.parse(line) as { t: string; id?: string; e?: { id: string } };
-      if (record.t === 'e' && record.e) pending.add(record.e.id);
+      const record = JSON.parse(line) as { t: string; id?: string; ids?: string[]; e?: { id: string } | Array<{ id: string }> };
+      // one event or acknowledgement a record, or (t in upper case) the batch of one write
+      if (record.t === 'e' || record.t === 'E') for (const event of [record.e ?? []].flat()) pending.add(event.id);
       else if ((record.t === 'a' || record.t === 's') && record.id) pending.delete(record.id);
+      else if (record.t === 'A' || record.t === 'S') for (const id of record.ids ?? []) pending.delete(id);
     } catch {
       // a torn line
     }

@@ -72,7 +72,7 @@ export class ChaosWorld {
   config(): Record<string, unknown> {
     return {
       llm: { api_base: this.llm.url, model: 'chaos-model', api_key: SECRETS.llm, max_retries: 1, timeout_s: 20 },
-      agent: { debounce_ms: 0, retry_backoff_ms: 50 },
+      agent: { retry_backoff_ms: 50 },
       channels: {
         telegram: { enabled: true, bot_token: this.telegram.token, api_root: this.telegram.apiRoot, ...OPEN_ACCESS },
         discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...OPEN_ACCESS },

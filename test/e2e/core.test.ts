@@ -13,7 +13,7 @@ const API_KEY = 'sk-e2e-SECRET-0123456789abcdefghijklmnop';
 
 describe('the daemon and the terminal chat against a fake LLM', () => {
   let llm: FakeOpenAI;
-  const config = () => ({ llm: { api_base: llm.url, model: 'fake-model', api_key: API_KEY, max_retries: 0 }, agent: { retry_backoff_ms: 10, debounce_ms: 0 } });
+  const config = () => ({ llm: { api_base: llm.url, model: 'fake-model', api_key: API_KEY, max_retries: 0 }, agent: { retry_backoff_ms: 10 } });
 
   beforeAll(async () => {
     llm = await FakeOpenAI.start();
@@ -105,7 +105,7 @@ describe('the daemon and the terminal chat against a fake LLM', () => {
     const workspace = workspaceWith(config());
     llm.failNext(1, { fault: 'status', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
     const { output } = await chat(workspace, ['hi', 'hi again']);
-    expect(output).toContain('refused the request');
+    expect(output).toContain('did not accept the bot\'s API key');
     expect(output).toContain('bot> echo: hi again');
     const daemon = await Daemon.start({ config: config(), workspace });
     await daemon.kill('SIGTERM');
@@ -179,7 +179,7 @@ describe('stopping', () => {
     const llm = await FakeOpenAI.start();
     const { FakeTelegram } = await import('../fakes/telegram.ts');
     const telegram = await FakeTelegram.start();
-    const config = { llm: { api_base: llm.url, model: 'm', max_retries: 0 }, agent: { debounce_ms: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } }, server: { drain_timeout_s: 30 } };
+    const config = { llm: { api_base: llm.url, model: 'm', max_retries: 0 }, channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } }, server: { drain_timeout_s: 30 } };
     try {
       const daemon = await Daemon.start({ config });
       llm.setLatency(20_000);

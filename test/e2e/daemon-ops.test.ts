@@ -17,7 +17,6 @@ describe('daemon operations: config hot reload and status, against the fake Tele
   let daemon: Daemon;
   const config = (changes: { model?: string; allowed?: number[] } = {}) => ({
     llm: { api_base: llm.url, model: changes.model ?? 'model-a', max_retries: 0 },
-    agent: { debounce_ms: 0 },
     channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, allowed_user_ids: changes.allowed ?? [OWNER] } },
   });
   const writeConfig = (text: string) => writeFileSync(join(daemon.workspace, 'config.user.yaml'), text);

@@ -20,7 +20,7 @@ export class DiscordWorld {
   config(discord: Record<string, unknown> = {}): Record<string, unknown> {
     return {
       llm: { api_base: this.llm.url, model: 'fake', max_retries: 0 },
-      agent: { debounce_ms: 0, retry_backoff_ms: 10 },
+      agent: { retry_backoff_ms: 10 },
       // open unless the test brings its own allowlist
       channels: { discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...('allowed_user_ids' in discord ? {} : OPEN_ACCESS), ...discord } },
     };

@@ -176,7 +176,8 @@ describe('the daemon in Discord (fake gateway + REST, fake LLM)', () => {
     const slow = mention('answer me while the socket drops');
     await world.llm.waitForRequests(before + 1);
     world.discord.dropSockets();
-    const meanwhile = mention('sent while disconnected');
+    // in a session of its own: in the same one it would join the slow turn, which shows nothing yet
+    const meanwhile = mention('sent while disconnected', world.discord.addThread(world.discord.textChannelId, 'meanwhile').id);
     await world.replyTo(slow);
     world.llm.setLatency(0);
     await world.replyTo(meanwhile);

@@ -60,7 +60,7 @@ describe('LLM faults: the real daemon against a misbehaving fake LLM', () => {
       config: {
         llm: { api_base: llm.url, model: 'fake', max_retries: 0, timeout_s: 1 },
         // one try and one retry per turn
-        agent: { debounce_ms: 0, max_turn_retries: 1, retry_backoff_ms: 10 },
+        agent: { max_turn_retries: 1, retry_backoff_ms: 10 },
         channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
       },
     });
@@ -124,6 +124,47 @@ describe('LLM faults: the real daemon against a misbehaving fake LLM', () => {
     const calls = llm.requests.length;
     await failsClearlyThenRecovers(() => llm.failNext(1, { fault: 'status', status: 400, message: 'bad request' }), /^Sorry, my language model refused the request \(.*400.*\)\. The bot's owner may need to fix its settings\.$/);
     expect(llm.requests.length - calls).toBe(3); // before, the refused one (no retry), after
+  });
+
+  it('401 and 403 are answered at once after exactly one request; the log names the key to fix, once', async () => {
+    const refusedKey = /^Sorry, my language model turned me away: it did not accept the bot's API key\. The bot's owner needs to fix its settings\.$/;
+    for (const status of [401, 403, 401]) {
+      const calls = llm.requests.length;
+      await failsClearlyThenRecovers(() => llm.failNext(1, { fault: 'status', status, message: 'Incorrect API key provided' }), refusedKey);
+      expect(llm.requests.length - calls).toBe(3); // before, the refused one (no retry), after
+    }
+    // told again after the LLM worked in between: once per outage, never once per message
+    const told = daemon.lines.filter((l) => String(l.msg).startsWith('the LLM endpoint refused the API key'));
+    expect(told.map((l) => l.status)).toEqual([401, 403, 401]);
+    expect(String(told[0]!.msg)).toContain('llm.api_key');
+    const twice = chat;
+    llm.failNext(2, { fault: 'status', status: 401 });
+    expect(await ask(twice, 'one')).toMatch(refusedKey);
+    expect(await ask(twice, 'two')).toMatch(refusedKey);
+    expect(daemon.lines.filter((l) => String(l.msg).startsWith('the LLM endpoint refused the API key'))).toHaveLength(4);
+    expect(await ask(twice, 'three')).toBe('echo: three');
+    chat++;
+  });
+
+  it('413 (too large) is answered at once after exactly one request, with what the user can do', async () => {
+    const calls = llm.requests.length;
+    await failsClearlyThenRecovers(() => llm.failNext(1, { fault: 'status', status: 413, message: 'Request too large' }), /^Sorry, that was too much for my language model at once\. Send something shorter, or \/compact or \/clear our conversation\.$/);
+    expect(llm.requests.length - calls).toBe(3);
+  });
+
+  it('404 and 422 are not retried either', async () => {
+    for (const status of [404, 422]) {
+      const calls = llm.requests.length;
+      await failsClearlyThenRecovers(() => llm.failNext(1, { fault: 'status', status }), new RegExp(`^Sorry, my language model refused the request \\(answered HTTP ${status}.*\\)\\. The bot's owner may need to fix its settings\\.$`));
+      expect(llm.requests.length - calls).toBe(3);
+    }
+  });
+
+  it('408 and 409 are tried again', async () => {
+    for (const status of [408, 409]) {
+      llm.failNext(1, { fault: 'status', status });
+      expect(await ask(chat++, `retried after ${status}`)).toBe(`echo: retried after ${status}`);
+    }
   });
 
   it('an unknown tool and unparsable tool arguments: the model is told, and answers', async () => {

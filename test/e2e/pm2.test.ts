@@ -39,7 +39,6 @@ describe('pm2: ecosystem.config.cjs starts, restarts and stops the daemon withou
     workspace = mkdtempSync(join(tmpdir(), 'mybot-pm2-ws-'));
     writeFileSync(join(workspace, 'config.user.yaml'), stringify({
       llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-      agent: { debounce_ms: 0 },
       channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
       server: { drain_timeout_s: 10 },
     }));

@@ -54,7 +54,6 @@ describe('security guarantees', () => {
     daemon = await Daemon.start({
       config: {
         llm: { api_base: llm.url, model: 'fake', api_key: API_KEY, max_retries: 0 },
-        agent: { debounce_ms: 0 },
         channels: {
           telegram: { enabled: true, bot_token: SECRETS.telegram, api_root: telegram.apiRoot, allowed_user_ids: [OWNER] },
           discord: { enabled: true, bot_token: SECRETS.discord, api_base: discord.apiBase, allowed_user_ids: [ownerDiscordId] },
@@ -138,7 +137,7 @@ describe('security guarantees', () => {
     // errors that carry secrets: the LLM echoing the key, and platform failures
     llm.failNext(1, { fault: 'status', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
     telegram.userSays({ chatId: OWNER, text: 'make it fail' });
-    await waitFor(() => telegram.botMessages(OWNER).some((m) => /refused the request/.test(m.text ?? '')), 10_000, 'the error reply');
+    await waitFor(() => telegram.botMessages(OWNER).some((m) => /did not accept the bot's API key/.test(m.text ?? '')), 10_000, 'the error reply');
     telegram.failNext('sendMessage', 1, { kind: 'drop' });
     discord.failNextRest({ method: 'POST', path: /messages$/ }, 1, { kind: 'drop' });
     telegram.userSays({ chatId: OWNER, text: 'after a dropped send' });
@@ -163,10 +162,10 @@ describe('the bash tool', () => {
     const { chat, workspaceWith } = await import('../helpers/chat.ts');
     try {
       const names = () => llm.requests.at(-1)!.body.tools.map((t: { function: { name: string } }) => t.function.name);
-      const off = workspaceWith({ llm: { api_base: llm.url, max_retries: 0 }, agent: { debounce_ms: 0 } });
+      const off = workspaceWith({ llm: { api_base: llm.url, max_retries: 0 } });
       await chat(off, ['hello']);
       expect(names()).not.toContain('bash');
-      const on = workspaceWith({ llm: { api_base: llm.url, max_retries: 0 }, agent: { debounce_ms: 0 }, tools: { bash: { enabled: true } } });
+      const on = workspaceWith({ llm: { api_base: llm.url, max_retries: 0 }, tools: { bash: { enabled: true } } });
       await chat(on, ['hello']);
       expect(names()).toContain('bash');
       for (const workspace of [off, on]) rmSync(workspace, { recursive: true, force: true });

@@ -8,7 +8,7 @@ const BODY = 'When asked about the weather: SKILL-BODY-7731, answer in degrees C
 
 describe('skills, through npm run chat and the fake LLM', () => {
   let llm: FakeOpenAI;
-  const config = () => ({ llm: { api_base: llm.url, model: 'fake-model', api_key: 'sk-e2e-0123456789', max_retries: 0 }, agent: { debounce_ms: 0 } });
+  const config = () => ({ llm: { api_base: llm.url, model: 'fake-model', api_key: 'sk-e2e-0123456789', max_retries: 0 } });
 
   beforeAll(async () => {
     llm = await FakeOpenAI.start();

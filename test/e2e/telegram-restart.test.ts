@@ -13,7 +13,6 @@ describe('Telegram channel across crashes, restarts and outages', () => {
 
   const config = (token = telegram.token) => ({
     llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-    agent: { debounce_ms: 0 },
     channels: { telegram: { enabled: true, bot_token: token, api_root: telegram.apiRoot, ...OPEN_ACCESS } },
   });
   const start = async (workspace?: string): Promise<Daemon> => {

@@ -21,7 +21,6 @@ describe('Telegram channel, end to end: the real daemon against a fake Bot API a
     daemon = await Daemon.start({
       config: {
         llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-        agent: { debounce_ms: 0 },
         channels: { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, allowed_user_ids: Object.values(USERS) } },
       },
     });

@@ -8,7 +8,7 @@ describe('web_fetch, through npm run chat and the fake LLM', () => {
   let llm: FakeOpenAI;
   let site: Server;
   let pageUrl: string;
-  const config = (web: Record<string, unknown>) => ({ llm: { api_base: llm.url, model: 'fake-model', api_key: 'sk-e2e-0123456789', max_retries: 0 }, agent: { debounce_ms: 0 }, tools: { web } });
+  const config = (web: Record<string, unknown>) => ({ llm: { api_base: llm.url, model: 'fake-model', api_key: 'sk-e2e-0123456789', max_retries: 0 }, tools: { web } });
   const toolNames = (i: number): string[] => llm.requests[i]!.body.tools.map((t: any) => t.function.name);
   const fetchThen = (answer: string) =>
     llm.enqueue({ toolCalls: [{ id: 'call_web', name: 'web_fetch', arguments: JSON.stringify({ url: pageUrl }) }] }, { content: answer });

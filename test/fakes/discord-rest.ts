@@ -7,7 +7,9 @@ export type RestFault =
   | { kind: '429'; retryAfter: number; global?: boolean }
   | { kind: '500' }
   /** Resets the TCP connection; with `afterHandling` the request takes effect first and only the answer is lost. */
-  | { kind: 'drop'; afterHandling?: boolean };
+  | { kind: 'drop'; afterHandling?: boolean }
+  /** A refusal in Discord's error shape, e.g. 403 50007 "Cannot send messages to this user". */
+  | { kind: 'refuse'; status: number; code: number; message: string };
 
 export interface RestRouteMatch {
   method: string;
@@ -129,6 +131,7 @@ export class FakeDiscordRest {
     if (fault?.kind === 'drop' && !fault.afterHandling) return void req.socket.resetAndDestroy();
     if (fault?.kind === '429') return this.respond(res, record, rateLimited(fault), rateLimitHeaders(method, path, fault));
     if (fault?.kind === '500') return this.respond(res, record, { status: 500, body: { message: '500: Internal Server Error', code: 0 } });
+    if (fault?.kind === 'refuse') return this.respond(res, record, { status: fault.status, body: { message: fault.message, code: fault.code } });
 
     const body = isJson(parsed.body) ? parsed.body : {};
     const reply = API_PREFIX.test(url.pathname)

@@ -19,7 +19,8 @@ export type FakeFault =
   | ({ fault: 'cut-stream'; content: string } & StreamPacing);
 export type FakeReply = FakeContentReply | FakeFault;
 
-export type FakeRequest = { body: any; messages: any[]; model: string; stream: boolean; at: number };
+/** `unanswered`: the client went away (a cancelled call) or the connection dropped before the whole answer was written. */
+export type FakeRequest = { body: any; messages: any[]; model: string; stream: boolean; at: number; unanswered: boolean };
 export type FakeResponder = (req: FakeRequest) => FakeReply | Promise<FakeReply>;
 
 const MODEL_ID = 'fake-model';
@@ -158,12 +159,16 @@ export class FakeOpenAI {
       model: String(body?.model ?? ''),
       stream: body?.stream === true,
       at: Date.now(),
+      unanswered: false,
     };
     this.requests.push(request);
 
     // Aborted when the client goes away (or the server closes), so delays end early.
     const gone = new AbortController();
-    res.on('close', () => gone.abort());
+    res.on('close', () => {
+      gone.abort();
+      if (!res.writableFinished) request.unanswered = true;
+    });
     let reply: FakeReply;
     if (this.failures.left > 0) {
       this.failures.left -= 1;

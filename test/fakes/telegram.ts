@@ -21,7 +21,9 @@ export type TelegramFault =
   | { kind: '500' }
   | { kind: 'drop'; afterEffect?: boolean } // afterEffect: perform the call, then drop (the client can't tell)
   | { kind: 'parse-entities' }
-  | { kind: 'conflict' };
+  | { kind: 'conflict' }
+  /** A refusal for good, e.g. 403 "Forbidden: bot was blocked by the user", 400 "Bad Request: message is too long". */
+  | { kind: 'refuse'; code: number; description: string };
 export type RecordedRequest = { method: string; params: Record<string, unknown>; at: number; status?: number };
 export type ChatAction = { chatId: number; action: string; threadId?: number; at: number };
 export type Edit = { chatId: number; messageId: number; text: string; at: number };
@@ -41,6 +43,8 @@ export type UserSaysOptions = {
 };
 
 const DEFAULT_USER_ID = 4242;
+/** https://core.telegram.org/bots/api#sendmessage: 1-4096 characters after entities parsing. */
+const MAX_TEXT = 4096;
 const DEFAULT_GROUP_ID = -4_000_000_001;
 const DEFAULT_SUPERGROUP_ID = -1_001_000_000_001;
 // Telegram's default when allowed_updates is empty: everything but these.
@@ -87,6 +91,7 @@ function faultError(fault: Exclude<TelegramFault, { kind: 'drop' }>): ApiError {
   if (fault.kind === '429') return tooMany(fault.retryAfter);
   if (fault.kind === '500') return new ApiError(500, 'Internal Server Error');
   if (fault.kind === 'conflict') return new ApiError(409, CONFLICT);
+  if (fault.kind === 'refuse') return new ApiError(fault.code, fault.description);
   return badRequest(`can't parse entities: Unsupported start tag "fault" at byte offset 0`);
 }
 
@@ -431,6 +436,7 @@ export class FakeTelegram {
   private sendMessage(p: Record<string, unknown>): FakeMessage {
     const chat = this.chatOf(p.chat_id);
     const { text, entities } = this.parseText(p);
+    if (text.length > MAX_TEXT) throw badRequest('message is too long');
     const replyParams = json<{ message_id?: unknown; allow_sending_without_reply?: unknown }>(p.reply_parameters);
     const replyId = num(replyParams?.message_id) ?? num(p.reply_to_message_id);
     const replyTo = replyId === undefined ? undefined : this.messages.get(key(chat.id, replyId));
@@ -458,6 +464,7 @@ export class FakeTelegram {
     if (!msg) throw badRequest('message to edit not found');
     if (msg.from.id !== this.bot.id) throw badRequest("message can't be edited");
     const { text, entities } = this.parseText(p);
+    if (text.length > MAX_TEXT) throw badRequest('MESSAGE_TOO_LONG');
     if (text === msg.text && JSON.stringify(entities) === JSON.stringify(msg.entities ?? [])) {
       throw badRequest(NOT_MODIFIED);
     }

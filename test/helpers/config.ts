@@ -13,8 +13,6 @@ export function fakesConfig(fakes: { llm: FakeOpenAI; telegram?: FakeTelegram; d
   const { llm, telegram, discord } = fakes;
   return {
     llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
-    // no wait for more messages before each answer; a test of bursts sets its own
-    agent: { debounce_ms: 0 },
     channels: {
       ...(telegram ? { telegram: { enabled: true, bot_token: telegram.token, api_root: telegram.apiRoot, ...OPEN_ACCESS } } : {}),
       ...(discord ? { discord: { enabled: true, bot_token: discord.token, api_base: discord.apiBase, ...OPEN_ACCESS } } : {}),

@@ -133,13 +133,15 @@ export class DiscordChannel implements Channel {
     this.cursors?.flush();
   }
 
-  render(content: string): string[] {
+  render(content: string, form?: 'safe'): string[] {
     // neutralized before splitting, so the zero-width spaces count against the limit
-    return splitMessage(neutralizeMentions(content), DISCORD_MAX_CONTENT);
+    return splitMessage(neutralizeMentions(content), form === 'safe' ? DISCORD_MAX_CONTENT / 2 : DISCORD_MAX_CONTENT);
   }
 
   async send(chunk: OutgoingChunk): Promise<string> {
-    const body = createMessageBody(chunk.text, chunk.target, messageNonce(chunk.eventId, chunk.index), chunk.index === 0);
+    const { safe } = chunk;
+    const nonce = messageNonce(chunk.eventId, safe ? `${chunk.index}.${safe.piece}` : chunk.index);
+    const body = createMessageBody(chunk.text, chunk.target, nonce, chunk.index === 0 && !safe);
     const sent = await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
     if (chunk.index === 0) this.receipts.replied(chunk.target);
     return (sent as { id: string }).id;

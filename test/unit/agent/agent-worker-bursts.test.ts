@@ -28,7 +28,7 @@ function rig(dir: string, answer: (messages: ChatMessage[]) => LlmReply | Promis
       return answer(messages);
     },
   };
-  const config = configSchema.parse({ agent: { debounce_ms: 0, retry_backoff_ms: 1, ...agent } });
+  const config = configSchema.parse({ agent: { retry_backoff_ms: 1, ...agent } });
   const worker = new AgentWorker({ bus, llm, sessions, tools: new ToolRegistry([]), config: () => config, systemPromptFile: join(dir, 'AGENT.md'), log: logger });
   const replies: OutboundEvent[] = [];
   bus.subscribe(OutboundEvent, (e) => void replies.push(e));

@@ -32,7 +32,7 @@ describe('the system prompt', () => {
         return { content: 'ok', toolCalls: [] };
       },
     };
-    const config = configSchema.parse({ agent: { debounce_ms: 0 } });
+    const config = configSchema.parse({});
     const worker = new AgentWorker({ bus, llm, sessions: new JsonlSessionStore(dir, () => 40, logger), tools: new ToolRegistry([]), config: () => config, systemPromptFile: promptFile, log: logger });
     await worker.start();
     await bus.run();

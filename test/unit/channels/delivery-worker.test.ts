@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Channel, OutgoingChunk } from '../../../src/channels/channel.ts';
 import { DeliveryWorker } from '../../../src/channels/delivery-worker.ts';
 import { ChannelError } from '../../../src/core/errors.ts';
+import { DeadLetters } from '../../../src/core/dead-letters.ts';
 import { Journal } from '../../../src/core/journal.ts';
 import { LocalBus } from '../../../src/core/local-bus.ts';
 import { createEvent, type TypingEvent } from '../../../src/core/events.ts';
@@ -12,23 +13,32 @@ import { outbound } from '../../helpers/events.ts';
 import { memoryLogger } from '../../helpers/log.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-/** A channel named 'test' whose sends fail as `failures` says, in order, then succeed. */
-function flakyChannel(failures: Array<ChannelError | Error>): Channel & { sent: string[]; attempts: number; typingCalls: number } {
+/**
+ * A channel named 'test' whose sends fail as `failures` says, in order, then succeed. A reply is
+ * one chunk; its safe form is pieces of 10 characters.
+ */
+function flakyChannel(failures: Array<ChannelError | Error>): Channel & { sent: string[]; chunks: OutgoingChunk[]; attempts: number; typingCalls: number; down: boolean; downAfterPiece: boolean } {
   const queue = [...failures];
   const channel = {
     name: 'test',
     typingIntervalMs: 1000,
     sent: [] as string[],
+    chunks: [] as OutgoingChunk[],
     attempts: 0,
+    /** Every send fails as a network error would, once the queue of failures is empty. */
+    down: false,
+    downAfterPiece: false,
     async start() {},
     async stop() {},
     async pause() {},
-    render: (content: string) => [content],
+    render: (content: string, form?: 'safe') => (form === 'safe' ? (content.match(/.{1,10}/g) ?? []) : [content]),
     async send(chunk: OutgoingChunk) {
       channel.attempts++;
-      const failure = queue.shift();
+      const failure = queue.shift() ?? (channel.down ? new Error('ECONNRESET') : undefined);
       if (failure) throw failure;
       channel.sent.push(chunk.text);
+      channel.chunks.push(chunk);
+      if (chunk.safe && channel.downAfterPiece) channel.down = true;
     },
     typingCalls: 0,
     async sendTyping() {
@@ -39,29 +49,76 @@ function flakyChannel(failures: Array<ChannelError | Error>): Channel & { sent: 
   return channel;
 }
 
-async function setup(channel: Channel) {
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function setup(channel: Channel, dir = mkdtempSync(join(tmpdir(), 'mybot-delivery-'))) {
+  dirs.push(dir);
   const { logger, lines } = memoryLogger();
-  const journal = new Journal(join(mkdtempSync(join(tmpdir(), 'mybot-delivery-')), 'journal.jsonl'), { log: logger });
-  const bus = new LocalBus({ log: logger, journal });
+  const journal = new Journal(join(dir, 'journal.jsonl'), { log: logger });
+  const deadLetters = new DeadLetters(join(dir, 'dead-letters.jsonl'));
+  const bus = new LocalBus({ log: logger, journal, deadLetters });
   const worker = new DeliveryWorker(bus, () => new Map([[channel.name, channel]]), logger, [1, 1, 1]);
   await worker.start();
   await bus.run();
-  return { bus, journal, lines, worker };
-}
-
-describe('DeliveryWorker', () => {
-  it('a send the platform refuses for good stays unacknowledged for the next start, logged with its session id', async () => {
-    const channel = flakyChannel([new ChannelError('Telegram sendMessage failed (403: Forbidden: bot was blocked by the user)', false)]);
-    const { bus, journal, lines, worker } = await setup(channel);
-    const event = outbound('telegram:42', 'the reply');
-    await bus.publish(event);
-    const logged = await waitFor(() => lines.find((l) => l.eventId === event.id && l.level === 50), 2000, 'the failure to be logged');
-    expect(logged).toMatchObject({ sessionId: 'telegram:42' });
+  const stop = async () => {
     await bus.stop(1000);
     await worker.stop();
-    expect(channel.attempts).toBe(1); // not retried: it would fail the same way
-    expect(journal.pendingEvents().map((p) => p.event.id)).toEqual([event.id]);
     journal.close();
+  };
+  return { bus, journal, deadLetters, lines, worker, dir, stop };
+}
+
+const tooLong = () => new ChannelError('Telegram sendMessage failed (400: Bad Request: message is too long)', false);
+const blocked = () => new ChannelError('Telegram sendMessage failed (403: Forbidden: bot was blocked by the user)', false);
+
+describe('DeliveryWorker', () => {
+  it('a chunk the platform refuses for good is tried once more as plain pieces of half the size, and the reply is done', async () => {
+    const channel = flakyChannel([tooLong()]);
+    const { bus, journal, stop } = await setup(channel);
+    const event = outbound('telegram:42', 'twenty-five characters!!');
+    await bus.publish(event);
+    await waitFor(() => journal.pendingCount === 0, 2000, 'the reply to be acknowledged');
+    expect(channel.sent).toEqual(['twenty-fiv', 'e characte', 'rs!!']);
+    expect(channel.chunks.map((c) => c.safe)).toEqual([{ piece: 0 }, { piece: 1 }, { piece: 2 }]);
+    await stop();
+  });
+
+  it('a reply refused in every form goes to the dead letters with the reason, is acknowledged, and the session goes on', async () => {
+    const channel = flakyChannel([blocked(), blocked()]);
+    const { bus, journal, deadLetters, lines, stop } = await setup(channel);
+    const refused = outbound('telegram:42', 'the reply');
+    await bus.publish(refused);
+    await bus.publish(outbound('telegram:42', 'the next reply'));
+    await waitFor(() => channel.sent.includes('the next reply'), 2000, 'the next reply of the session');
+    expect(channel.attempts).toBe(3); // whole, then safe, then the next reply: nothing retried for ever
+    expect(journal.pendingCount).toBe(0);
+    expect(deadLetters.size).toBe(1);
+    const [letter] = readFileSync(deadLetters.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(letter).toMatchObject({ reason: expect.stringContaining('403: Forbidden: bot was blocked'), event: { id: refused.id, content: 'the reply' } });
+    expect(new Date(letter.at).getTime()).toBeGreaterThan(Date.now() - 10_000);
+    expect(lines.find((l) => l.eventId === refused.id && l.level === 50)).toMatchObject({ sessionId: 'telegram:42' });
+    expect(bus.stats().deadLetters).toBe(1);
+    await stop();
+  });
+
+  it('a restart in the middle of the safe pieces resumes at the next piece', async () => {
+    // down after the first piece, as a network outage would be
+    const first = flakyChannel([tooLong()]);
+    first.downAfterPiece = true;
+    const a = await setup(first);
+    const event = outbound('telegram:42', 'twenty-five characters!!');
+    await a.bus.publish(event);
+    await waitFor(() => first.sent.length === 1, 2000, 'the first piece');
+    await a.stop(); // the second piece is being retried: the stop leaves it for the next start
+    const second = flakyChannel([]);
+    const b = await setup(second, a.dir);
+    await waitFor(() => b.journal.pendingCount === 0, 2000, 'the reply to be acknowledged after the restart');
+    expect([...first.sent, ...second.sent]).toEqual(['twenty-fiv', 'e characte', 'rs!!']);
+    expect(second.chunks.map((c) => c.safe)).toEqual([{ piece: 1 }, { piece: 2 }]); // straight to the safe form, at the piece after the last one sent
+    await b.stop();
   });
 
   it('a send that keeps failing with errors worth retrying is tried until it goes through, without waiting for a restart', async () => {

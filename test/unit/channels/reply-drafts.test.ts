@@ -1,14 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Channel, OutgoingChunk } from '../../../src/channels/channel.ts';
 import { DeliveryWorker } from '../../../src/channels/delivery-worker.ts';
 import { splitMessage } from '../../../src/channels/split.ts';
 import { ChannelError } from '../../../src/core/errors.ts';
 import { createEvent, type DraftEvent, type EventSource, type OutboundEvent } from '../../../src/core/events.ts';
+import { Journal } from '../../../src/core/journal.ts';
 import { LocalBus } from '../../../src/core/local-bus.ts';
 import { memoryLogger } from '../../helpers/log.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-const TIMING = { firstAfterMs: 80, editIntervalMs: 100 };
+const TIMING = { editIntervalMs: 100 };
+/** Long enough for anything that was going to happen to have happened: for asserting that nothing does. */
+const QUIET_MS = TIMING.editIntervalMs * 3;
 /** setTimeout may fire a millisecond early. */
 const TIMER_SLACK_MS = 3;
 const SOURCE: EventSource = { channel: 'test', chatId: 'chat-1' };
@@ -55,16 +61,18 @@ function editableChannel() {
 let stopAll: () => Promise<void> = async () => undefined;
 afterEach(() => stopAll());
 
-async function setup() {
-  const platform = editableChannel();
+/** With `journalPath`, a journaled bus: a second setup on the same path is the daemon after a restart. */
+async function setup(journalPath?: string, platform = editableChannel()) {
   const { logger, lines } = memoryLogger();
-  const bus = new LocalBus({ log: logger });
+  const journal = journalPath ? new Journal(journalPath, { log: logger }) : undefined;
+  const bus = new LocalBus({ log: logger, ...(journal ? { journal } : {}) });
   const worker = new DeliveryWorker(bus, () => new Map([['test', platform.channel]]), logger, [1, 1, 1], TIMING);
   await worker.start();
   await bus.run();
   stopAll = async () => {
     await bus.stop(1000);
     await worker.stop();
+    journal?.close();
   };
   const draft = (text: string, replyId = 'in-1:reply') => bus.publish(createEvent<DraftEvent>({ type: 'draft', sessionId: 's', source: SOURCE, replyId, text }));
   const final = (content: string, replyId = 'in-1:reply') =>
@@ -80,7 +88,7 @@ async function setup() {
     }
     return text;
   };
-  return { ...platform, draft, final, delivered, write };
+  return { ...platform, platform, bus, draft, final, delivered, write };
 }
 
 const gaps = (ops: Op[]) => ops.slice(1).map((op, i) => op.at - ops[i]!.at);
@@ -103,15 +111,65 @@ describe('streamed replies in the DeliveryWorker', () => {
     expect(sends).toHaveLength(2); // 60 characters: the second message continues the first
   });
 
-  it('an answer complete before the first draft is due goes out as one send, without edits; a late draft adds nothing', async () => {
+  it('the first draft shows at once (the agent holds drafts back until the model has written for a while)', async () => {
     const t = await setup();
     await t.draft('Hello');
-    await t.draft('Hello there');
+    await waitFor(() => t.ops.length === 1, 1000, 'the first draft message');
+    expect(t.ops[0]).toMatchObject({ kind: 'send', text: 'Hello' });
+  });
+
+  it('a draft that arrives after its final reply adds nothing', async () => {
+    const t = await setup();
     await t.final('Hello there, friend.');
     await t.delivered();
     await t.draft('Hello there, fr'); // arrived after the final (drafts and replies travel in different lanes)
-    await new Promise((resolve) => setTimeout(resolve, TIMING.firstAfterMs * 3)); // nothing may happen: give it the time it would need
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS)); // nothing may happen: give it the time it would need
     expect(t.ops).toEqual([{ kind: 'send', id: '1', text: 'Hello there, friend.', at: expect.any(Number) }]);
+  });
+
+  it('after a restart, the drafts shown before it are edited to the final reply instead of being shown twice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mybot-drafts-'));
+    try {
+      const before = await setup(join(dir, 'journal.jsonl'));
+      await before.draft('x'.repeat(35) + ' ' + 'y'.repeat(20));
+      await waitFor(() => before.ops.filter((o) => o.kind === 'send').length === 2, 5000, 'two draft messages');
+      expect(before.bus.progress('in-1:reply')).toEqual({ chunks: 0, drafts: ['1', '2'] });
+      await stopAll(); // the crash: the final reply was never written
+      // the same platform; the replayed turn answers differently, and shorter
+      const after = await setup(join(dir, 'journal.jsonl'), before.platform);
+      await after.final('A different, shorter answer.');
+      await after.delivered();
+      expect(after.shown()).toEqual(['A different, shorter answer.']);
+      expect(after.ops.slice(2).map((o) => [o.kind, o.id])).toEqual([
+        ['edit', '1'],
+        ['remove', '2'],
+      ]);
+      expect(after.bus.progress('in-1:reply')).toBeUndefined(); // acknowledged: forgotten
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("after a restart, the replayed turn's drafts edit the messages shown before it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mybot-drafts-'));
+    try {
+      const before = await setup(join(dir, 'journal.jsonl'));
+      await before.draft('The first words');
+      await waitFor(() => before.ops.length === 1, 5000, 'the draft message');
+      await stopAll();
+      const after = await setup(join(dir, 'journal.jsonl'), before.platform);
+      await after.draft('Other first words');
+      await waitFor(() => after.ops.length === 2, 5000, 'the draft edited');
+      await after.final('Other first words, and more.');
+      await after.delivered();
+      expect(after.ops.map((o) => [o.kind, o.id, o.text])).toEqual([
+        ['send', '1', 'The first words'],
+        ['edit', '1', 'Other first words'],
+        ['edit', '1', 'Other first words, and more.'],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a reply does not show before the session\'s earlier replies, however long those take: replies keep their order', async () => {
@@ -122,7 +180,7 @@ describe('streamed replies in the DeliveryWorker', () => {
     await t.final('The first answer.', 'in-1:reply');
     await t.draft('The second answer, being written', 'in-2:reply');
     await t.draft('The third answer, being written', 'in-3:reply');
-    const pastFirstDraftTime = () => new Promise((resolve) => setTimeout(resolve, TIMING.firstAfterMs * 3)); // nothing may show: give it the time it would need
+    const pastFirstDraftTime = () => new Promise((resolve) => setTimeout(resolve, QUIET_MS)); // nothing may show: give it the time it would need
     await pastFirstDraftTime();
     expect(t.ops).toEqual([]);
     release();

@@ -36,7 +36,7 @@ describe.skipIf(unavailable !== undefined)(`Journal on a disk in trouble${unavai
     expect(journal.storageFailure?.code).toBe('ENOSPC');
     expect(lines.filter((l) => String(l.msg).startsWith('the journal cannot be written'))).toHaveLength(1);
     // bookkeeping does not fail: it waits in memory for the disk
-    await journal.markDelivered(reply, 1);
+    await journal.saveProgress(reply, { chunks: 1 });
     await journal.ack('before');
 
     disk.free();
@@ -48,7 +48,7 @@ describe.skipIf(unavailable !== undefined)(`Journal on a disk in trouble${unavai
     const { logger: log2, lines: lines2 } = memoryLogger();
     const reopened = new Journal(path, { log: log2 });
     expect(reopened.pendingEvents().map((p) => p.event.id)).toEqual([reply, 'after']);
-    expect(reopened.delivered(reply)).toBe(1);
+    expect(reopened.progress(reply)).toEqual({ chunks: 1 });
     expect(reopened.has('before')).toBe(true);
     expect(lines2.find((l) => String(l.msg).includes('skipped unreadable lines'))).toMatchObject({ skipped: 1 });
     reopened.close();

@@ -19,13 +19,13 @@ describe('Journal', () => {
     await j.append(inbound('s', 'a', 'in1'));
     await j.append(outbound('s', 'reply', 'in1'));
     const out = j.pendingEvents()[1]!.event;
-    await j.markDelivered(out.id, 2);
+    await j.saveProgress(out.id, { chunks: 2 });
     await j.setRetryCount('in1', 2);
     j.close();
     const again = new Journal(path);
     const pending = again.pendingEvents();
     expect(pending.map((p) => p.event.type)).toEqual(['inbound', 'outbound']);
-    expect(again.delivered(out.id)).toBe(2);
+    expect(again.progress(out.id)).toEqual({ chunks: 2 });
     expect(pending[0]!.event).toMatchObject({ id: 'in1', retryCount: 2 });
     again.close();
   });

@@ -4,7 +4,7 @@ import { Metrics } from '../../../src/server/metrics.ts';
 import { parsePrometheusText, valueOf } from '../../helpers/prometheus-text.ts';
 
 const sources = {
-  bus: () => ({ queued: 3, activeSessions: 1, unacked: 2 }),
+  bus: () => ({ queued: 3, activeSessions: 1, unacked: 2, deadLetters: 0 }),
   journalPending: () => 2,
   deadLetters: () => 0,
   sessionsActive: () => 4,
