@@ -1,11 +1,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { REFUSAL_TEXT } from '../../src/channels/access.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { OPEN_ACCESS } from '../helpers/config.ts';
+import { cleanUpAfterEach } from '../helpers/cleanup.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { DiscordWorld } from './discord-setup.ts';
@@ -15,13 +16,7 @@ const ALICE = 4_401;
 const BOB = 4_402;
 
 describe('several bot accounts per platform (channels.*.accounts.<name>)', () => {
-  const daemons: Daemon[] = [];
-  const closers: Array<() => Promise<unknown>> = [];
-
-  afterEach(async () => {
-    for (const daemon of daemons.splice(0)) await daemon.dispose();
-    for (const close of closers.splice(0)) await close();
-  });
+  const { daemon: keep, later } = cleanUpAfterEach();
 
   it('two Telegram bots in one group answer as two sessions, each with its own access rules', async () => {
     // one fake Bot API server per bot: each token sees only its own updates, as on Telegram
@@ -30,7 +25,7 @@ describe('several bot accounts per platform (channels.*.accounts.<name>)', () =>
       FakeTelegram.start({ botUsername: 'work_bot', botId: 7_000_000_202 }),
       FakeOpenAI.start(),
     ]);
-    closers.push(() => home.close(), () => work.close(), () => llm.close());
+    later(() => home.close(), () => work.close(), () => llm.close());
     const daemon = await Daemon.start({
       config: {
         llm: { api_base: llm.url, model: 'fake', max_retries: 0 },
@@ -46,7 +41,7 @@ describe('several bot accounts per platform (channels.*.accounts.<name>)', () =>
         },
       },
     });
-    daemons.push(daemon);
+    keep(daemon);
     expect(daemon.hasLog('mybot is up')?.channels).toEqual(['telegram', 'telegram.work']);
 
     // one message in the group, addressed to both bots: each bot receives it
@@ -72,11 +67,11 @@ describe('several bot accounts per platform (channels.*.accounts.<name>)', () =>
 
   it('an account added to config.user.yaml while the daemon runs starts alone; removing it stops it', async () => {
     const [home, work, llm] = await Promise.all([FakeTelegram.start(), FakeTelegram.start({ botUsername: 'work_bot', botId: 7_000_000_303 }), FakeOpenAI.start()]);
-    closers.push(() => home.close(), () => work.close(), () => llm.close());
+    later(() => home.close(), () => work.close(), () => llm.close());
     const telegram = { enabled: true, bot_token: home.token, api_root: home.apiRoot, ...OPEN_ACCESS };
     const config = { llm: { api_base: llm.url, model: 'fake', max_retries: 0 }, agent: { debounce_ms: 0 }, channels: { telegram } };
     const daemon = await Daemon.start({ config });
-    daemons.push(daemon);
+    keep(daemon);
     const withWork = { ...config, channels: { telegram: { ...telegram, accounts: { work: { bot_token: work.token, api_root: work.apiRoot, ...OPEN_ACCESS } } } } };
     writeFileSync(join(daemon.workspace, 'config.user.yaml'), stringify(withWork));
     await daemon.waitForLog('channel started with the new config', (l) => l.channel === 'telegram.work');
@@ -91,11 +86,11 @@ describe('several bot accounts per platform (channels.*.accounts.<name>)', () =>
   it('a second Discord account runs as discord.<name>, with its own sessions and catch-up cursors', async () => {
     const main = await DiscordWorld.start({ token: 'main-discord-token' });
     const other = await DiscordWorld.start({ token: 'other-discord-token' });
-    closers.push(() => main.close(), () => other.close());
+    later(() => main.close(), () => other.close());
     const config = main.config();
     (config.channels as { discord: Record<string, unknown> }).discord.accounts = { other: { bot_token: other.discord.token, api_base: other.discord.apiBase, ...OPEN_ACCESS } };
     const daemon = await Daemon.start({ config });
-    daemons.push(daemon);
+    keep(daemon);
     const message = other.discord.userSays({ content: 'hello other', mentionBot: true });
     const reply = await waitFor(() => other.repliesTo(message)[0], 10_000, 'the other bot answers');
     expect(reply.content).toBe('echo: hello other');

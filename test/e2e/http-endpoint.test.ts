@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
+import { cleanUpAfterEach } from '../helpers/cleanup.ts';
 import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
 import { get, httpBase } from '../helpers/http.ts';
 import { parsePrometheusText, valueOf } from '../helpers/prometheus-text.ts';
@@ -14,19 +15,13 @@ const ALICE = 2_101;
 
 
 describe('the HTTP endpoint: /healthz and /metrics of the real daemon', () => {
-  const daemons: Daemon[] = [];
-  const closers: Array<() => Promise<unknown>> = [];
-
-  afterEach(async () => {
-    for (const daemon of daemons.splice(0)) await daemon.dispose();
-    for (const close of closers.splice(0)) await close();
-  });
+  const { daemon: keep, later } = cleanUpAfterEach();
 
   it('/healthz flips to 503 naming Discord when the gateway stops acknowledging heartbeats, and back to 200', { timeout: 60_000 }, async () => {
     const world = await DiscordWorld.start();
-    closers.push(() => world.close());
+    later(() => world.close());
     const daemon = Daemon.spawn({ config: { ...world.config(), server: { http_port: 0 } } });
-    daemons.push(daemon);
+    keep(daemon);
     await daemon.ready();
     const health = `${await httpBase(daemon)}/healthz`;
     const healthy = await waitFor(async () => {
@@ -51,10 +46,10 @@ describe('the HTTP endpoint: /healthz and /metrics of the real daemon', () => {
 
   it('/metrics parses as Prometheus text and counts one message in and one reply out per message, with no user text or id in a label', async () => {
     const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
-    closers.push(() => telegram.close(), () => llm.close());
+    later(() => telegram.close(), () => llm.close());
     const config = fakesConfig({ llm, telegram });
     const daemon = await Daemon.start({ config: { ...config, server: { http_port: 0 }, limits: { prices: { fake: { input_per_mtok: 1, output_per_mtok: 2 } } } } });
-    daemons.push(daemon);
+    keep(daemon);
     const metrics = `${await httpBase(daemon)}/metrics`;
     const scrape = async () => {
       const res = await get(metrics);
@@ -99,9 +94,9 @@ describe('the HTTP endpoint: /healthz and /metrics of the real daemon', () => {
 
   it('asks for the bearer token when server.http_token is set', async () => {
     const llm = await FakeOpenAI.start();
-    closers.push(() => llm.close());
+    later(() => llm.close());
     const daemon = await Daemon.start({ config: { ...fakesConfig({ llm }), server: { http_port: 0, http_token: 'a-long-enough-test-token' } } });
-    daemons.push(daemon);
+    keep(daemon);
     const base = await httpBase(daemon);
     for (const path of ['/healthz', '/metrics']) {
       expect((await get(`${base}${path}`)).status).toBe(401);

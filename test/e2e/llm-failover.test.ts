@@ -89,7 +89,7 @@ describe('model failover: llm.fallbacks and the circuit breaker, through the rea
     primary.enqueue({ fault: 'status', status: 404, message: 'The model `main` does not exist' });
     expect(await ask('hello')).toBe('backup: hello');
     primary.enqueue({ fault: 'status', status: 401, message: 'Incorrect API key provided' });
-    expect(await ask('again')).toMatch(/^Sorry, my language model refused the request/);
+    expect(await ask('again')).toMatch(/^Sorry, my language model turned me away/);
     expect(backup.requests).toHaveLength(1);
   });
 });

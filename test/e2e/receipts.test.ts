@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
+import { cleanUpAfterEach } from '../helpers/cleanup.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { DiscordWorld, MESSAGES_ROUTE } from './discord-setup.ts';
@@ -10,21 +11,15 @@ const GROUP = -1_001_777_000_001;
 const ALICE = 5_501;
 
 describe('receipts: the ack reaction on a group message addressed to the bot', () => {
-  const daemons: Daemon[] = [];
-  const closers: Array<() => Promise<unknown>> = [];
-
-  afterEach(async () => {
-    for (const daemon of daemons.splice(0)) await daemon.dispose();
-    for (const close of closers.splice(0)) await close();
-  });
+  const { daemon: keep, later } = cleanUpAfterEach();
 
   async function telegramDaemon(telegramKeys: Record<string, unknown> = {}): Promise<{ telegram: FakeTelegram; llm: FakeOpenAI; daemon: Daemon }> {
     const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
-    closers.push(() => telegram.close(), () => llm.close());
+    later(() => telegram.close(), () => llm.close());
     const config = fakesConfig({ llm, telegram });
     Object.assign((config.channels as { telegram: Record<string, unknown> }).telegram, telegramKeys);
     const daemon = await Daemon.start({ config });
-    daemons.push(daemon);
+    keep(daemon);
     return { telegram, llm, daemon };
   }
 
@@ -71,16 +66,23 @@ describe('receipts: the ack reaction on a group message addressed to the bot', (
     expect(off.telegram.reactions).toEqual([]);
   });
 
-  it('Discord: the reaction is PUT on the message before the reply is posted; none in a DM', async () => {
+  it('Discord: the reaction is PUT on the message before the reply is posted, a 429 on it is not waited out; none in a DM', async () => {
     const world = await DiscordWorld.start();
-    closers.push(() => world.close());
+    later(() => world.close());
     const daemon = await Daemon.start({ config: world.config() });
-    daemons.push(daemon);
+    keep(daemon);
     const message = world.discord.userSays({ content: 'seen?', mentionBot: true });
     await world.replyTo(message);
     const calls = world.discord.requests.filter((r) => r.path.includes('/reactions/') || (r.method === MESSAGES_ROUTE.method && MESSAGES_ROUTE.path.test(r.path)));
     expect(calls.map((r) => r.method)).toEqual(['PUT', 'POST']);
     expect(world.discord.reactions).toEqual([expect.objectContaining({ messageId: message.id, emoji: '👀', added: true })]);
+
+    // a 429 on the reaction route: discord.js hands it back instead of waiting 30 s in the bucket, and the reply goes at once
+    world.discord.failNextRest({ method: 'PUT', path: /\/reactions\// }, 1, { kind: '429', retryAfter: 30 });
+    const second = world.discord.userSays({ content: 'busy server', mentionBot: true });
+    await world.replyTo(second, 10_000);
+    const puts = world.discord.requests.filter((r) => r.method === 'PUT' && r.path.includes(`/messages/${second.id}/reactions/`));
+    expect(puts.map((r) => r.status)).toEqual([429]);
 
     const dm = world.discord.dmChannelFor('4242', 'bob');
     const direct = world.discord.userSays({ channelId: dm.id, content: 'in private' });
