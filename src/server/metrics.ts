@@ -44,8 +44,18 @@ export class Metrics implements LlmObserver, PlatformObserver {
     this.llmSeconds = new Histogram({ name: 'mybot_llm_request_duration_seconds', help: 'One LLM call, the SDK retries included, per model', labelNames: ['model', 'outcome'], buckets: SECONDS, registers });
     this.llmTokens = new Counter({ name: 'mybot_llm_tokens_total', help: 'LLM tokens as the API reported them, per model; kind: prompt or completion', labelNames: ['model', 'kind'], registers });
     this.llmErrors = new Counter({ name: 'mybot_llm_errors_total', help: 'Failed LLM calls per model; kind: rate_limit, server, client, not_found, network, other', labelNames: ['model', 'kind'], registers });
-    this.platformRateLimited = new Counter({ name: 'mybot_platform_rate_limited_total', help: '429 answers from a platform', labelNames: ['platform'], registers });
-    this.platformRetries = new Counter({ name: 'mybot_platform_retries_total', help: 'Platform calls tried again (after a 429, a 5xx or a network failure)', labelNames: ['platform'], registers });
+    this.platformRateLimited = new Counter({
+      name: 'mybot_platform_rate_limited_total',
+      help: 'Rate limits met: Telegram 429 answers; Discord 429s and the waits discord.js makes to avoid one',
+      labelNames: ['platform'],
+      registers,
+    });
+    this.platformRetries = new Counter({
+      name: 'mybot_platform_retries_total',
+      help: 'Platform calls that go again after a rate limit (both), a 5xx or a network failure (Telegram)',
+      labelNames: ['platform'],
+      registers,
+    });
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,

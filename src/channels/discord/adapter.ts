@@ -198,11 +198,11 @@ export class DiscordChannel implements Channel {
       if (invalid) this.log.warn({ resumable: invalid[1] === 'true' }, 'gateway session invalidated by Discord');
       else if (GATEWAY_NOTICE.test(line)) this.log.info({ detail: line }, 'gateway');
     });
-    client.rest.on('response', (_request, response) => {
-      if (response.status === 429) this.options.observer.rateLimited('discord');
-      if (response.status === 429 || response.status >= 500) this.options.observer.retried('discord');
-    });
+    // not the 'response' event: discord.js clones every response body for it
     client.rest.on('rateLimited', (info) => {
+      this.options.observer.rateLimited('discord');
+      // a receipt's limit is handed back (rejectOnRateLimit); anything else waits and goes again
+      if (!REACTIONS_ROUTE.test(info.route)) this.options.observer.retried('discord');
       this.log.warn({ method: info.method, route: info.route, retryAfterMs: info.retryAfter, global: info.global, scope: info.scope, limit: info.limit }, 'Discord rate limit: waiting');
     });
   }
