@@ -76,11 +76,15 @@ describe('the HTTP endpoint: /healthz and /metrics of the real daemon', () => {
     expect(valueOf(after.families, 'mybot_dead_letters', {})).toBe(0);
     expect(valueOf(after.families, 'mybot_sessions_active', {})).toBe(1);
 
+    expect(valueOf(after.families, 'mybot_platform_rate_limited_total', { platform: 'telegram' }) ?? 0).toBe(0);
+    telegram.failNext('sendMessage', 1, { kind: '429', retryAfter: 1 });
     telegram.userSays({ chatId: GROUP, userId: ALICE, mention: true, text: 'and one more' });
     await waitFor(() => telegram.botMessages(GROUP).length === 2, 10_000, 'the second reply');
     after = await scrape();
     expect(valueOf(after.families, 'mybot_messages_in_total', { channel: 'telegram' })).toBe(2);
     expect(valueOf(after.families, 'mybot_messages_out_total', { channel: 'telegram' })).toBe(2);
+    expect(valueOf(after.families, 'mybot_platform_rate_limited_total', { platform: 'telegram' })).toBe(1);
+    expect(valueOf(after.families, 'mybot_platform_retries_total', { platform: 'telegram' })).toBe(1);
 
     // labels carry names, never what users wrote, who they are, or a secret
     const labelValues = after.families.flatMap((f) => f.samples.flatMap((m) => Object.values(m.labels)));
