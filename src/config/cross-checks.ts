@@ -6,18 +6,16 @@ export interface Problem {
   message: string;
 }
 
-type Parsed = Omit<Config, never>;
-
 /**
  * Rules that tie keys together, checked once the shapes are valid. Each names the keys to change;
  * the first problem is what the loader reports.
  */
-export function crossKeyProblems(config: Parsed): Problem[] {
+export function crossKeyProblems(config: Config): Problem[] {
   return [...priceProblems(config), ...httpProblems(config), ...webhookProblems(config), ...accountNameProblems(config)];
 }
 
 /** cost_per_day needs a price for every model that may answer: llm.model and the fallbacks. */
-function priceProblems({ llm, limits, channels }: Parsed): Problem[] {
+function priceProblems({ llm, limits, channels }: Config): Problem[] {
   const sets = [{ key: 'limits', limits }, ...accountsOf(channels).map((a) => ({ key: `${a.key}.limits`, limits: a.settings.limits }))];
   const costKey = sets.flatMap(({ key, limits: l }) => (['per_user', 'per_chat'] as const).filter((scope) => l?.[scope]?.cost_per_day !== undefined).map((scope) => `${key}.${scope}.cost_per_day`))[0];
   if (!costKey) return [];
@@ -35,7 +33,7 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || host === '::ffff:127.0.0.1';
 }
 
-function httpProblems({ server }: Parsed): Problem[] {
+function httpProblems({ server }: Config): Problem[] {
   if (server.http_port === undefined || isLoopback(server.http_host) || server.http_token) return [];
   return [
     {
@@ -45,7 +43,7 @@ function httpProblems({ server }: Parsed): Problem[] {
   ];
 }
 
-function webhookProblems({ channels, server }: Parsed): Problem[] {
+function webhookProblems({ channels, server }: Config): Problem[] {
   const problems: Problem[] = [];
   const paths = new Map<string, string>();
   for (const { key, settings } of accountsOf(channels).filter((a) => a.platform === 'telegram' && channels.telegram.enabled && a.enabled)) {
@@ -66,7 +64,7 @@ function webhookProblems({ channels, server }: Parsed): Problem[] {
   return problems;
 }
 
-function accountNameProblems({ channels }: Parsed): Problem[] {
+function accountNameProblems({ channels }: Config): Problem[] {
   return (['telegram', 'discord'] as const).flatMap((platform) =>
     'default' in channels[platform].accounts
       ? [{ path: ['channels', platform, 'accounts', 'default'], message: `channels.${platform}.accounts.default: the default account is channels.${platform}'s own keys (bot_token, ...); give this account another name` }]
