@@ -20,6 +20,9 @@ import { runTurn, type TurnResult } from './loop.ts';
 import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
 import type { SkillCatalogue } from './skills.ts';
 import { SystemPrompt } from './system-prompt.ts';
+import { withMemory, type MemoryFiles } from './memory.ts';
+import { runPersonalCommand } from './personal-commands.ts';
+import type { ScheduleBook } from '../schedules/schedule-book.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 const HOUR_MS = 60 * 60_000;
@@ -48,6 +51,10 @@ export interface AgentWorkerDeps {
   pairing?: PairingStore;
   /** limits.per_user / per_chat, checked before each turn; /usage. */
   usage?: UsageLimiter;
+  /** MEMORY.md and memory/: in the system prompt of private chats; /forget. */
+  memory?: MemoryFiles;
+  /** For /schedules. */
+  schedules?: ScheduleBook;
   log: Logger;
   /** How long the model writes before its answer shows as a draft (default FIRST_DRAFT_AFTER_MS). */
   firstDraftAfterMs?: number;
@@ -97,6 +104,7 @@ export class AgentWorker implements Worker {
     try {
       command =
         runAccessCommand(event.content, { source: event.source, owner, pairing: this.deps.pairing, usage: this.deps.usage }) ??
+        runPersonalCommand(event.content, { actor: { source: event.source, sessionId: event.sessionId, owner }, memory: this.deps.memory, schedules: this.deps.schedules }) ??
         (await runCommand(event.content, {
           sessionId: event.sessionId,
           sessions: this.deps.sessions,
@@ -209,10 +217,11 @@ export class AgentWorker implements Worker {
   /** The LLM part of a turn; `sent.promptTokens` (estimated) is set as the request goes out. */
   private async attempt(user: string, first: InboundEvent, signal: AbortSignal, drafts: DraftPublisher, beforeTools: () => void, sent: { promptTokens: number }): Promise<TurnResult> {
     const { llm, tools, config } = this.deps;
-    const system = this.systemPrompt.text();
+    const actor = { source: first.source, sessionId: first.sessionId, owner: isOwner(config(), first.source) };
+    const system = withMemory(this.systemPrompt.text(), this.deps.memory, actor);
     const { window, tokens } = await this.windowFor(first.sessionId, system, user, signal);
     sent.promptTokens = tokens;
-    return runTurn({ llm, tools, system, history: historyOf(window), user, maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools });
+    return runTurn({ llm, tools: tools.forTurn(actor), system, history: historyOf(window), user, maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools });
   }
 
   /** A cancelled call is billed by most providers for its prompt: it counts toward the sender's token budget. */

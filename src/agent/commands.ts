@@ -13,6 +13,9 @@ export const COMMANDS: CommandInfo[] = [
   // answered by access-commands.ts, also when the sender is over a limit
   { name: 'usage', description: 'What you used today, and your limits' },
   { name: 'compact', description: 'Condense the older messages into a summary' },
+  // answered by personal-commands.ts
+  { name: 'schedules', description: 'Scheduled jobs of this chat; /schedules delete <id>' },
+  { name: 'forget', description: 'Show and clear what I remember about you' },
 ];
 
 export interface CommandContext {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTimeZone } from '../core/time-zone.ts';
 import { crossKeyProblems } from './cross-checks.ts';
 
 /** User ids arrive as numbers (Telegram) or snowflake strings (Discord); both are kept as strings. */
@@ -88,6 +89,9 @@ const discord = z.strictObject({
   accounts: z.record(accountName, z.strictObject({ enabled: z.boolean().default(true), api_base: z.url().optional(), ...discordAccount })).default({}),
 });
 
+/** An IANA time zone name, as Intl knows them: Europe/Berlin, America/New_York, UTC. */
+const timeZone = z.string().refine(isTimeZone, { error: 'expected an IANA time zone name such as Europe/Berlin, America/New_York or UTC' });
+
 /** A model tried when the one before it failed with a retryable error or 404; api_base and api_key default to llm's. */
 const fallback = z.strictObject({
   model: z.string().min(1),
@@ -95,7 +99,6 @@ const fallback = z.strictObject({
   /** Unset: llm.api_key, but only when api_base is unset too (a key is never sent to another endpoint). */
   api_key: z.string().optional(),
 });
-
 
 export const configSchema = z.strictObject({
   llm: z
@@ -130,12 +133,22 @@ export const configSchema = z.strictObject({
       debounce_ms: z.number().int().min(0).max(60_000).default(0),
       /** A message (or a burst of them) longer than this is cut, with a note, before the model or the history see it. */
       max_input_chars: z.number().int().min(1000).default(32_000),
+      /** For schedules (cron times, "at 9"): unset, the machine's time zone. */
+      timezone: timeZone.optional(),
     })
     .prefault({}),
   channels: z
     .strictObject({
       telegram: telegram.prefault({}),
       discord: discord.prefault({}),
+    })
+    .prefault({}),
+  schedules: z
+    .strictObject({
+      /** A job whose due time passed while the daemon was down fires at start if it is less late than this; else it is logged as missed. */
+      catch_up_s: z.number().int().min(0).default(3600),
+      /** Jobs per chat (owners are exempt). */
+      max_per_chat: z.number().int().min(1).default(20),
     })
     .prefault({}),
   tools: z

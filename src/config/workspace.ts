@@ -21,6 +21,8 @@ export function workspacePaths(workspace: string) {
     /** Messages, tokens and cost per user and chat today, for limits and /usage. */
     usage: join(state, 'usage.json'),
     discordCursors: join(state, 'discord-cursors.json'),
+    /** The jobs the agent scheduled, and how far every job got. */
+    schedules: join(state, 'schedules.json'),
     sessions: join(workspace, 'sessions'),
     agentPrompt: join(workspace, 'AGENT.md'),
   };
@@ -59,7 +61,7 @@ export function prepareWorkspace(workspace: string): void {
   }
 }
 
-/** Templates are what default_workspace ships in git; never the user's config or the daemon's state. */
+/** Templates are what default_workspace ships in git; never the user's config, the daemon's state, what it remembers or an owner's jobs. */
 function isTemplate(entry: string): boolean {
-  return !['config.user.yaml', 'config.runtime.yaml', '.mybot', 'sessions', 'logs'].includes(entry);
+  return !['config.user.yaml', 'config.runtime.yaml', '.mybot', 'sessions', 'logs', 'MEMORY.md', 'memory', 'schedules'].includes(entry);
 }

@@ -3,11 +3,14 @@ import { AgentWorker } from '../agent/agent-worker.ts';
 import { CostLedger } from '../agent/cost-ledger.ts';
 import { FailoverLlm, type LlmObserver } from '../agent/failover-llm.ts';
 import { UsageLimiter } from '../agent/limits.ts';
+import { MemoryFiles } from '../agent/memory.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
 import { SkillCatalogue } from '../agent/skills.ts';
 import { bashTool } from '../agent/tools/bash.ts';
 import { fileTools } from '../agent/tools/files.ts';
+import { memoryTools } from '../agent/tools/memory.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
+import { scheduleTools } from '../agent/tools/schedules.ts';
 import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
 import { UsageStore } from '../agent/usage-store.ts';
@@ -21,12 +24,17 @@ import { secretsOf } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigWatcher } from '../config/watch.ts';
 import { workspacePaths } from '../config/workspace.ts';
+import { systemClock } from '../core/clock.ts';
 import { DeadLetters } from '../core/dead-letters.ts';
 import { OutboundEvent } from '../core/events.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { registerSecret, type Logger } from '../log.ts';
+import { jobFiles } from '../schedules/job-files.ts';
+import { ScheduleBook } from '../schedules/schedule-book.ts';
+import { ScheduleStore } from '../schedules/schedule-store.ts';
+import { SchedulerWorker } from '../schedules/scheduler-worker.ts';
 import { healthOf } from './health.ts';
 import { HttpServer, sendJson, sendText, type RouteHost } from './http-server.ts';
 import { releaseLock, takeLock } from './lock.ts';
@@ -63,6 +71,8 @@ export class App {
   private readonly supervisor: Supervisor;
   private readonly channels = new Map<string, Channel>();
   private readonly agent: AgentWorker;
+  /** None in the terminal chat: it may run beside a daemon, which fires the jobs. */
+  private readonly scheduler: SchedulerWorker | undefined;
   private readonly pairing: PairingStore;
   private readonly usage: UsageLimiter;
   private readonly publish: Publish;
@@ -91,7 +101,11 @@ export class App {
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
-    const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...bash, ...web]);
+    const memory = new MemoryFiles(workspace);
+    const schedules = options.ephemeral
+      ? undefined
+      : new ScheduleBook({ store: new ScheduleStore(this.paths.schedules, log), files: jobFiles(join(workspace, 'schedules'), log), config: this.current, clock: systemClock, log });
+    const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...memoryTools(memory), ...(schedules ? scheduleTools(schedules) : []), ...bash, ...web]);
     const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
     this.pairing = new PairingStore(this.paths.pairing);
     // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
@@ -102,7 +116,8 @@ export class App {
     const observer: LlmObserver = { answered: (...args) => observers.forEach((o) => o.answered(...args)), failed: (...args) => observers.forEach((o) => o.failed(...args)) };
     const llm = new FailoverLlm({ settings: () => this.current().llm, log, observer });
     const { pairing, usage } = this;
-    this.agent = new AgentWorker({ bus: this.bus, llm, sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, log });
+    this.agent = new AgentWorker({ bus: this.bus, llm, sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), log });
+    this.scheduler = schedules && new SchedulerWorker({ book: schedules, publish: (event) => this.bus.publish(event), clock: systemClock, config: this.current, log });
     const meter = (this.meter = metrics && new MessageMeter(metrics));
     this.publish = meter
       ? async (event) => {
@@ -146,6 +161,8 @@ export class App {
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
     await this.bus.run();
+    // after the replay: a job's firing queues behind what its session had pending
+    if (this.scheduler) await this.supervisor.start(this.scheduler);
     this.busRunning = true;
     if (!ephemeral) {
       this.watcher = new ConfigWatcher(workspace, (config) => this.applyConfig(config), log);
@@ -240,6 +257,7 @@ export class App {
       repliesWaiting: this.journal?.pendingOfType('outbound') ?? 0,
       heap: { usedMb: this.heap.heapUsedMb(), limitMb: this.config.server.max_heap_mb },
       ...(this.http?.address ? { http: this.http.address } : {}),
+      ...(this.scheduler ? { schedules: this.scheduler.status() } : {}),
       ...agent,
     };
   }
@@ -257,6 +275,8 @@ export class App {
     const { log } = this.options;
     this.watcher?.stop();
     this.heap.stop();
+    // no new firings while the rest drains; what fired is journaled and answered now or at the next start
+    await this.scheduler?.stop();
     clearInterval(this.statusTimer);
     this.busRunning = false;
     await Promise.all([...this.channels.values()].map((c) => c.pause().catch((err) => log.warn({ err, channel: c.name }, 'pause failed'))));

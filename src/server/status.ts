@@ -1,6 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ChannelStatus } from '../channels/channel.ts';
 import type { BusStats } from '../core/bus.ts';
+import type { SchedulerStatus } from '../schedules/scheduler-worker.ts';
 import { workspacePaths } from '../config/workspace.ts';
 import { lockHolder } from './lock.ts';
 
@@ -19,6 +20,8 @@ export interface StatusSnapshot {
   http?: { host: string; port: number };
   sessionsActiveLastHour: number;
   llmErrorsLastHour: number;
+  /** The next due times of the scheduled jobs. */
+  schedules?: SchedulerStatus;
 }
 
 export const STATUS_INTERVAL_MS = 2000;
@@ -49,8 +52,18 @@ export function formatStatus(snapshot: StatusSnapshot | undefined, running: bool
     `  LLM errors in the last hour: ${snapshot.llmErrorsLastHour}`,
     ...(snapshot.http ? [`  HTTP: http://${snapshot.http.host.includes(':') ? `[${snapshot.http.host}]` : snapshot.http.host}:${snapshot.http.port}/healthz and /metrics`] : []),
     ...(snapshot.heap ? [`  heap in use: ${snapshot.heap.usedMb} MB${snapshot.heap.limitMb > 0 ? ` (server.max_heap_mb: ${snapshot.heap.limitMb})` : ''}`] : []),
+    ...scheduleLines(snapshot.schedules, now),
   ];
   return lines.join('\n');
+}
+
+function scheduleLines(schedules: SchedulerStatus | undefined, now: number): string[] {
+  if (!schedules) return [];
+  if (schedules.next.length === 0) return ['  scheduled jobs: none'];
+  return [
+    '  next scheduled jobs:',
+    ...schedules.next.map(({ job, dueAt, sessionId, what }) => `    ${new Date(dueAt).toISOString().replace(/\.\d{3}Z$/, 'Z')} (${dueAt <= now ? 'due now' : `in ${formatDuration(dueAt - now)}`})  ${job} in ${sessionId}: ${what}`),
+  ];
 }
 
 function formatDuration(ms: number): string {

@@ -1,9 +1,11 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Daemon } from '../helpers/daemon.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 import { Rng } from './rng.ts';
 import { filesUnder, findSecrets } from './secrets.ts';
 import { journaledIds, pendingIds, score, type Score, type SentRecord } from './score.ts';
+import { ChaosTicker, TICK_JOB, tickJobFile, type TickScore } from './ticker.ts';
 import { ChaosWorld, SECRETS } from './world.ts';
 
 export interface ChaosOptions {
@@ -51,6 +53,8 @@ export interface ChaosResult extends Score {
    * Counted apart from `duplicated`, which keeps every other case.
    */
   telegramInDoubt: SentRecord[];
+  /** The owner's every-minute job, on a clock moved a minute at a time through the run: each due time delivered once? */
+  ticks: TickScore;
 }
 
 /** A kill this soon after Telegram received a chunk may have stopped the daemon before it read the answer. */
@@ -83,9 +87,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const kills: number[] = [];
   const started = Date.now();
   let workspace: string | undefined;
+  // the daemons' wall clock (test/helpers/clock-preload.ts), moved a minute at a time by the ticker
+  const clock = new FakeClock(Date.now());
+  const ticker = new ChaosTicker(clock, new Rng(options.seed ^ 0x71c4));
+  const tickTexts = () => world.discord.sentMessages(world.tickChannel).map((m) => m.content);
 
   const spawn = (): Daemon => {
-    const daemon = Daemon.spawn({ config: world.config(), ...(workspace ? { workspace } : {}) });
+    const where = workspace ? { workspace } : { files: { [`schedules/${TICK_JOB}.md`]: tickJobFile(world.tickChannel) } };
+    const daemon = Daemon.spawn({ config: world.config(), ...where, ...clock.daemonOptions() });
     workspace = daemon.workspace;
     daemons.push(daemon);
     return daemon;
@@ -120,7 +129,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
   try {
     spawn();
-    await Promise.all([killer(), sender()]);
+    let sendingDone = false;
+    await Promise.all([Promise.all([killer(), sender()]).then(() => (sendingDone = true)), ticker.run(() => workspace, () => sendingDone, [300, 1_500])]);
     const last = daemons.at(-1)!;
     await last.ready(60_000);
     say(`all ${sent.length} messages sent and ${kills.length} kills done; waiting for the replies`);
@@ -129,7 +139,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // settled: every reply that can come has come, and the journal holds no unfinished work
     const settled = () => {
       const text = existsSync(journal) ? readFileSync(journal, 'utf8') : '';
-      return score(sent, journaledIds(text)).lost.length === 0 && pendingIds(text).size === 0;
+      return score(sent, journaledIds(text)).lost.length === 0 && pendingIds(text).size === 0 && ticker.settled(tickTexts());
     };
     while (Date.now() < deadline && !settled()) await sleep(250);
     const cleanExit = (await last.kill('SIGTERM')) === 0;
@@ -141,7 +151,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     const inDoubt = result.duplicated.filter((r) => r.session.platform === 'telegram' && sentTwiceAcrossAKill(world, r, kills));
     result.duplicated = result.duplicated.filter((r) => !inDoubt.includes(r));
-    const needed = result.deliveredRecords.reduce((n, r) => n + (world.plans.get(r.idx)?.tool ? 2 : 1), 0);
+    const ticks = ticker.score(tickTexts());
+    // one call per delivered tick too
+    const needed = result.deliveredRecords.reduce((n, r) => n + (world.plans.get(r.idx)?.tool ? 2 : 1), 0) + ticks.delivered;
     return {
       ...result,
       restarts: daemons.length - 1,
@@ -154,10 +166,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       cleanExit,
       duplicateDetails: [...result.duplicated, ...inDoubt].map((r) => `m${r.idx}@${r.session.key}: ${sendsOf(world, r.idx, kills)}`),
       telegramInDoubt: inDoubt,
+      ticks,
     };
   } finally {
     for (const daemon of daemons) await daemon.kill('SIGKILL').catch(() => undefined);
     await world.close();
+    clock.dispose();
     if (workspace) rmSync(workspace, { recursive: true, force: true });
   }
 }
@@ -207,6 +221,7 @@ export function formatResult(r: ChaosResult): string {
     ...r.duplicateDetails.map((d) => `    ${d}`),
     `out of order:             ${r.outOfOrder} chunk(s) in ${r.sessionsOutOfOrder.length} session(s)${r.sessionsOutOfOrder.length ? ` (${r.sessionsOutOfOrder.join(', ')})` : ''}`,
     ...r.orderDetails.map((d) => `    ${d}`),
+    `scheduled job due times:  ${r.ticks.dues} (every minute, the clock moved a minute at a time); delivered ${r.ticks.delivered}, lost ${r.ticks.lost.length}, duplicated ${r.ticks.duplicated.length}${[...r.ticks.lost, ...r.ticks.duplicated].length ? `  (lost: ${r.ticks.lost.join(', ') || '-'}; duplicated: ${r.ticks.duplicated.join(', ') || '-'})` : ''}`,
     `restarts:                 ${r.restarts} (SIGKILL, then a fresh start on the same workspace)`,
     `other bot messages:       ${r.untagged.length}${r.untagged.length ? `  (${r.untagged.slice(0, 3).join(' | ')})` : ''}`,
     `secrets in logs/files/replies: ${r.secretsFound.length}${r.secretsFound.length ? `  (${r.secretsFound.join(', ')})` : ''}`,

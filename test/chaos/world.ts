@@ -3,6 +3,7 @@ import { FakeOpenAI, type FakeReply, type FakeRequest } from '../fakes/openai.ts
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { OPEN_ACCESS } from '../helpers/config.ts';
 import type { Rng } from './rng.ts';
+import { tickReply } from './ticker.ts';
 
 /** Distinctive secrets, so a scan of logs, replies and files after the run can find any leak. */
 export const SECRETS = {
@@ -42,12 +43,16 @@ export function replyText(idx: number, parts: number): string {
 export class ChaosWorld {
   readonly sessions: ChaosSession[] = [];
   readonly plans = new Map<number, ReplyPlan>();
+  /** Where the owner's scheduled job (ticker.ts) posts: a Discord channel of its own, so its nonces make a replayed answer idempotent. */
+  readonly tickChannel: string;
 
   private constructor(
     readonly telegram: FakeTelegram,
     readonly discord: FakeDiscord,
     readonly llm: FakeOpenAI,
-  ) {}
+  ) {
+    this.tickChannel = discord.dmChannelFor(discord.nextId(), 'ticker').id;
+  }
 
   static async start(rng: Rng, layout = { telegramPrivate: 10, telegramGroups: 3, telegramTopics: 2, discordDms: 8, discordThreads: 3 }): Promise<ChaosWorld> {
     const [telegram, discord, llm] = await Promise.all([
@@ -75,7 +80,8 @@ export class ChaosWorld {
       agent: { retry_backoff_ms: 50 },
       channels: {
         telegram: { enabled: true, bot_token: this.telegram.token, api_root: this.telegram.apiRoot, ...OPEN_ACCESS },
-        discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...OPEN_ACCESS },
+        // the daemons' clock runs ahead for the scheduled job (ticker.ts): missed messages stay young enough to catch up
+        discord: { enabled: true, bot_token: this.discord.token, api_base: this.discord.apiBase, ...OPEN_ACCESS, catch_up_max_age_s: 86_400 },
       },
       server: { drain_timeout_s: 5 },
     };
@@ -119,6 +125,8 @@ export class ChaosWorld {
   private answer(req: FakeRequest, rng: Rng): FakeReply {
     const user = [...req.messages].reverse().find((m) => m?.role === 'user');
     const text = String(user?.content ?? '');
+    const tick = tickReply(text);
+    if (tick) return { content: tick, delayMs: 100 };
     const planned = [...text.matchAll(TAGS)].flatMap((m) => {
       const idx = Number(m[1]);
       const plan = this.plans.get(idx);

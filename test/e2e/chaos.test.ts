@@ -4,7 +4,7 @@ import { chaosTiming, formatResult, runChaos } from '../chaos/engine.ts';
 /**
  * The short chaos run (`npm run chaos` is the long one): the real daemon against fake Telegram,
  * Discord and LLM, SIGKILLed 6 times at random moments while 60 messages arrive over 25 sessions
- * on both platforms. The seed fixes the plan (sessions, kill times, replies), not the timing;
+ * on both platforms, and an every-minute scheduled job fires on a clock moved a minute at a time. The seed fixes the plan (sessions, kill times, replies), not the timing;
  * CHAOS_SEED=N picks another, and `npm run chaos -- --quick --seed N` replays one with its figures.
  */
 describe('chaos: SIGKILLs at random moments', () => {
@@ -19,6 +19,10 @@ describe('chaos: SIGKILLs at random moments', () => {
     expect(result.untagged, `seed ${seed}`).toEqual([]);
     expect(result.secretsFound, `seed ${seed}`).toEqual([]);
     expect(result.cleanExit, `seed ${seed}`).toBe(true);
+    // the owner's every-minute job: each due time the clock passed, delivered once across the kills
+    expect(result.ticks.dues, `seed ${seed}`).toBeGreaterThanOrEqual(3);
+    expect(result.ticks.lost, `seed ${seed}`).toEqual([]);
+    expect(result.ticks.duplicated, `seed ${seed}`).toEqual([]);
     // Discord messages sent while the daemon was down are fetched and answered (so not lost), except the
     // first of a conversation: the catch-up reads only conversations the bot served before
     expect(result.delivered + result.discordFirstContactMissed.length).toBe(60);

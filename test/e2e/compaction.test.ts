@@ -8,7 +8,7 @@ import { Daemon } from '../helpers/daemon.ts';
 import { chatRequests, isSummaryRequest } from '../helpers/llm-requests.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-/** ~300 tokens each by the daemon's estimate: a few of them fill a 2,000-token window. */
+/** ~300 tokens each by the daemon's estimate: a few of them fill a 3,600-token window. */
 const topic = (i: number) => `topic ${i}: ${'lorem ipsum dolor sit amet '.repeat(44).trim()}`;
 const textOf = (request: FakeRequest) => request.messages.map((m) => String(m.content ?? '')).join('\n');
 
@@ -27,7 +27,8 @@ describe('compaction of long conversations', () => {
 
   const config = () => {
     const base = fakesConfig({ llm, telegram }) as { llm: Record<string, unknown> };
-    return { ...base, llm: { ...base.llm, context_window: 2_000 } };
+    // the system prompt and the tool specs take ~1,400 tokens of every request (memory and schedules brought ~650 of them)
+    return { ...base, llm: { ...base.llm, context_window: 3_600 } };
   };
   /** Sends a message and waits for its answer. */
   const say = async (chatId: number, text: string): Promise<string> => {

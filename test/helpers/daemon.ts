@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { waitFor } from './wait.ts';
 
@@ -25,6 +25,8 @@ export interface DaemonOptions {
   args?: string[];
   /** The script to run instead of src/main.ts (relative to the project root), e.g. a benchmark's variant. */
   entry?: string;
+  /** Node options before the script, e.g. a test preload (`--import ./test/helpers/clock-preload.ts`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -70,8 +72,11 @@ export class Daemon {
     writeFileSync(join(workspace, 'config.user.yaml'), stringify(options.config));
     // as in a workspace created from the templates
     if (!existsSync(join(workspace, 'AGENT.md'))) copyFileSync(join(PROJECT_ROOT, 'default_workspace', 'AGENT.md'), join(workspace, 'AGENT.md'));
-    for (const [path, content] of Object.entries(options.files ?? {})) writeFileSync(join(workspace, path), content);
-    const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'src/main.ts', '--workspace', workspace, ...(options.args ?? [])], {
+    for (const [path, content] of Object.entries(options.files ?? {})) {
+      mkdirSync(dirname(join(workspace, path)), { recursive: true });
+      writeFileSync(join(workspace, path), content);
+    }
+    const child = spawn(process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), options.entry ?? 'src/main.ts', '--workspace', workspace, ...(options.args ?? [])], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, NODE_ENV: 'test', MYBOT_LOG_LEVEL: 'debug', OPENAI_API_KEY: '', TELEGRAM_BOT_TOKEN: '', DISCORD_BOT_TOKEN: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

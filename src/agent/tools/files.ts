@@ -6,10 +6,12 @@ import { defineTool, type Tool } from './tool.ts';
 
 const MAX_READ_CHARS = 100_000;
 /**
- * Off limits to the model: the daemon's state, the files that hold secrets, and every chat's
- * history and the logs, so no user can have the model read another user's conversation.
+ * Off limits to the model: the daemon's state, the files that hold secrets, every chat's history,
+ * the logs, and what it remembers about people (MEMORY.md, memory/: only the memory tools reach
+ * those, each for the person whose turn it is), so no user can have the model read another's.
+ * schedules/ holds owners' jobs, which may run anywhere as often as they like: only owners write there.
  */
-const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/, /^sessions(\/|$)/, /^logs(\/|$)/];
+const PROTECTED = [/^\.mybot(\/|$)/, /^config\.[^/]*\.yaml$/, /^sessions(\/|$)/, /^logs(\/|$)/, /^MEMORY\.md$/i, /^memory(\/|$)/i, /^schedules(\/|$)/i];
 
 function isProtected(root: string, path: string): boolean {
   const rel = relative(root, path).split(sep).join('/');

@@ -1,16 +1,30 @@
 import { z } from 'zod';
+import type { Actor } from '../../core/actor.ts';
 import { ToolError } from '../../core/errors.ts';
 import type { ToolCall, ToolSpec } from '../llm.ts';
 import { toolSpec, type Tool } from './tool.ts';
 
 /** The tools offered to the model, and the one place a tool call is parsed, validated and run. */
 export class ToolRegistry {
-  private readonly tools = new Map<string, Tool>();
+  private readonly tools: Map<string, Tool>;
   private readonly toolSpecs: ToolSpec[];
 
-  constructor(tools: Tool[]) {
-    for (const tool of tools) this.tools.set(tool.name, tool);
-    this.toolSpecs = tools.map(toolSpec);
+  constructor(
+    tools: Tool[] | ToolRegistry,
+    private readonly actor?: Actor,
+  ) {
+    if (tools instanceof ToolRegistry) {
+      this.tools = tools.tools;
+      this.toolSpecs = tools.toolSpecs;
+    } else {
+      this.tools = new Map(tools.map((tool) => [tool.name, tool]));
+      this.toolSpecs = tools.map(toolSpec);
+    }
+  }
+
+  /** The same tools, run on behalf of `actor` for one turn; costs no new specs. */
+  forTurn(actor: Actor): ToolRegistry {
+    return new ToolRegistry(this, actor);
   }
 
   specs(): ToolSpec[] {
@@ -30,7 +44,7 @@ export class ToolRegistry {
     const parsed = tool.schema.safeParse(raw);
     if (!parsed.success) return `Error: invalid arguments for ${call.name}: ${z.prettifyError(parsed.error)}`;
     try {
-      return await tool.run(parsed.data, signal);
+      return await tool.run(parsed.data, signal, this.actor);
     } catch (err) {
       if (err instanceof ToolError) return `Error: ${err.message}`;
       const code = (err as NodeJS.ErrnoException).code;

@@ -59,6 +59,10 @@ describe('file tools', () => {
     ['a symlinked folder leading to the histories', { path: 'notes/history-link/telegram%3a42.jsonl' }, /belongs to the daemon/],
     ['a new file through a symlinked folder', { path: 'state-link/new.txt' }, /belongs to the daemon/],
     ['.. after a real folder', { path: 'notes/../../secret.txt' }, /outside the workspace/],
+    ["the owner's memory", { path: 'MEMORY.md' }, /belongs to the daemon/],
+    ["the owner's memory, in other letters", { path: 'memory.md' }, /belongs to the daemon/],
+    ["another user's memory", { path: 'memory/telegram-42.md' }, /belongs to the daemon/],
+    ["an owner's scheduled job (it may run anywhere, as often as it likes)", { path: 'schedules/every-minute.md' }, /belongs to the daemon/],
   ])('refuses a path that leaves the workspace or is the daemon\'s: %s', async (_name, args, message) => {
     const { call } = setup();
     const answer = await call('read_file', args);
