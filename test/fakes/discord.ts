@@ -38,6 +38,15 @@ export interface TypingCall {
   at: number;
 }
 
+/** The bot's reaction put on (added) or taken off a message. */
+export interface ReactionCall {
+  channelId: string;
+  messageId: string;
+  emoji: string;
+  added: boolean;
+  at: number;
+}
+
 export interface FakeDiscordOptions {
   token?: string;
   botId?: string;
@@ -87,6 +96,7 @@ export class FakeDiscord {
   readonly guildId: string;
   readonly textChannelId: string;
   readonly typingCalls: TypingCall[] = [];
+  readonly reactions: ReactionCall[] = [];
   readonly gateway: FakeGateway;
   readonly rest: FakeDiscordRest;
 
@@ -344,6 +354,10 @@ export class FakeDiscord {
 
   recordTyping(channelId: string): void {
     this.typingCalls.push({ channelId, at: Date.now() });
+  }
+
+  recordReaction(call: ReactionCall): void {
+    this.reactions.push(call);
   }
 
   private fakeAttachment(channelId: string, index: number): FakeAttachment {
