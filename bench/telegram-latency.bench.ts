@@ -48,7 +48,7 @@ export const run: Bench = async ({ quick }) => {
 };
 
 /** Resolves, one sendMessage at a time, with the moment its request reached the fake. */
-function watchSends(telegram: FakeTelegram): () => Promise<number> {
+export function watchSends(telegram: FakeTelegram): () => Promise<number> {
   let waiter: ((at: number) => void) | undefined;
   const push = telegram.requests.push.bind(telegram.requests);
   // the fake records a request as soon as its headers arrive, with the method already known

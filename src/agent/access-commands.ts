@@ -1,3 +1,4 @@
+import { accountOfChannel } from '../channels/accounts.ts';
 import { runPairAction } from '../channels/pair-actions.ts';
 import type { PairingStore } from '../channels/pairing-store.ts';
 import type { EventSource } from '../core/events.ts';
@@ -26,7 +27,7 @@ export function runAccessCommand(text: string, ctx: AccessCommandContext): strin
 }
 
 function pair(args: string, { source, owner, pairing }: AccessCommandContext): string {
-  if (!owner) return `Only an owner of this bot can use /pair (channels.${source.channel}.owner_user_ids).`;
+  if (!owner) return `Only an owner of this bot can use /pair (${accountOfChannel(source.channel)?.configKey ?? `channels.${source.channel}`}.owner_user_ids).`;
   if (source.chatType !== 'private') return 'Use /pair in a direct message with me: pairing codes and user ids do not belong in a group.';
   if (!pairing) return 'Pairing is not available here.';
   try {
@@ -41,10 +42,17 @@ function usage({ source, owner, usage: limiter }: AccessCommandContext): string 
   const { day, user, chat } = limiter.today(source);
   const lines = [`Today (UTC, ${day}), you: ${figures(user)}.`];
   if (source.chatType === 'group') lines.push(`This chat: ${figures(chat)}.`);
-  const limits = limiter.describe();
+  const limits = limiter.describe(source);
   if (!owner) return [...lines, ...(limits ? [limits] : [])].join('\n');
   lines.push('', 'Owners have no limits. Top users today:', ...ranking(limiter.top('user', TOP)), 'Top chats today:', ...ranking(limiter.top('chat', TOP)));
-  return lines.join('\n');
+  return [...lines, ...costLines(limiter)].join('\n');
+}
+
+/** With limits.prices set: what each model cost today and this month (UTC), estimated. */
+function costLines(limiter: UsageLimiter): string[] {
+  const costs = limiter.costsByModel?.().filter((c) => c.month.cost > 0) ?? [];
+  if (costs.length === 0) return [];
+  return ['Estimated LLM cost per model (limits.prices):', ...costs.map((c) => `  ${c.model}: today ${c.today.cost.toFixed(4)}, this month ${c.month.cost.toFixed(4)}`)];
 }
 
 function ranking(entries: Array<[string, Tally]>): string[] {

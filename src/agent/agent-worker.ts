@@ -265,10 +265,12 @@ export class AgentWorker implements Worker {
     const user = media.text;
     const { sessions, config } = this.deps;
     const first = burst[0]!;
-    this.deps.usage?.spent(first.source, result.usage, config().llm.model);
+    const model = result.model ?? config().llm.model;
+    this.deps.usage?.spent(first.source, result.usage, model);
     const ts = Date.now();
     const eventIds = burst.length > 1 ? { eventIds: burst.map((e) => e.id) } : {};
-    const turn: StoredMessage[] = [{ role: 'user', content: user, ts, eventId: first.id, ...eventIds }, ...result.added.map((m) => ({ ...m, ts }))];
+    const last = result.added.length - 1;
+    const turn: StoredMessage[] = [{ role: 'user', content: user, ts, eventId: first.id, ...eventIds }, ...result.added.map((m, i) => (i === last ? { ...m, ts, model } : { ...m, ts }))];
     let note = '';
     try {
       await sessions.appendTurn(first.sessionId, turn);
@@ -279,7 +281,7 @@ export class AgentWorker implements Worker {
       note = NOT_SAVED_NOTE;
     }
     await this.reply(burst, withNotices(result.reply + note, media.notices));
-    this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length }, 'turn done');
+    this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length, model }, 'turn done');
   }
 
   /** 401/403: the setting to fix goes to the log once, not with every message, until the LLM works again. */

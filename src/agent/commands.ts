@@ -51,8 +51,10 @@ export async function runCommand(text: string, ctx: CommandContext): Promise<str
       await ctx.sessions.reset(ctx.sessionId);
       return 'Started a fresh conversation. What would you like to talk about?';
     case 'session': {
-      const { count } = await ctx.sessions.load(ctx.sessionId);
-      return `Session: ${ctx.sessionId}\nMessages: ${count}\nModel: ${ctx.model}`;
+      const { count, messages } = await ctx.sessions.load(ctx.sessionId);
+      const answeredBy = messages.findLast((m) => m.role === 'assistant' && m.model)?.model;
+      const last = answeredBy && answeredBy !== ctx.model ? `\nLast answer from: ${answeredBy} (a fallback: ${ctx.model} had failed)` : '';
+      return `Session: ${ctx.sessionId}\nMessages: ${count}\nModel: ${ctx.model}${last}`;
     }
     case 'compact':
       return ctx.compact();

@@ -1,6 +1,8 @@
+import { settingsOfChannel } from '../channels/accounts.ts';
 import type { Config } from '../config/schema.ts';
 import type { EventSource } from '../core/events.ts';
 import type { Logger } from '../log.ts';
+import type { Period } from './cost-ledger.ts';
 import { emptyUsage, utcDay, type Tally, type UsageState, type UsageStore } from './usage-store.ts';
 
 const MINUTE_MS = 60_000;
@@ -37,6 +39,8 @@ interface Over {
 export class UsageLimiter {
   private state: UsageState;
   private timer?: NodeJS.Timeout;
+  /** Cost per model today and this month, for an owner's /usage (see CostLedger). */
+  costsByModel?: () => Array<{ model: string; today: Period; month: Period }>;
 
   constructor(
     private readonly config: () => Config,
@@ -51,7 +55,7 @@ export class UsageLimiter {
   wouldAdmit(source: EventSource, owner: boolean): boolean {
     if (owner) return true;
     const now = this.rollover();
-    const { per_user, per_chat } = this.config().limits;
+    const { per_user, per_chat } = this.limitsFor(source);
     const user = userKey(source);
     return ((user ? this.over('user', user, per_user, now) : undefined) ?? this.over('chat', chatKey(source), per_chat, now)) === undefined;
   }
@@ -59,7 +63,7 @@ export class UsageLimiter {
   /** Counts the message and says yes, or says no (the message is then not counted). */
   admit(source: EventSource, owner: boolean): Admission {
     const now = this.rollover();
-    const { per_user, per_chat } = this.config().limits;
+    const { per_user, per_chat } = this.limitsFor(source);
     const user = userKey(source);
     const chat = chatKey(source);
     if (!owner) {
@@ -98,9 +102,9 @@ export class UsageLimiter {
     return { day: this.state.day, ...(user && this.state.users[user] ? { user: this.state.users[user] } : {}), ...(this.state.chats[chatKey(source)] ? { chat: this.state.chats[chatKey(source)] } : {}) };
   }
 
-  /** The limits that apply to whoever is not an owner, in words; undefined when there are none. */
-  describe(): string | undefined {
-    const { per_user, per_chat } = this.config().limits;
+  /** The limits that apply to whoever is not an owner (where `source` wrote), in words; undefined when there are none. */
+  describe(source?: EventSource): string | undefined {
+    const { per_user, per_chat } = source ? this.limitsFor(source) : this.config().limits;
     const words = (set: LimitSet) =>
       [
         set.messages_per_minute !== undefined ? `${set.messages_per_minute} messages a minute` : '',
@@ -129,6 +133,13 @@ export class UsageLimiter {
     } catch (err) {
       this.log.warn({ err }, 'could not save the usage counters; retrying with the next change');
     }
+  }
+
+  /** A bot account's own limits (channels.<platform>.accounts.<name>.limits) where it has them, else limits.per_user / per_chat. */
+  private limitsFor(source: EventSource): { per_user: LimitSet; per_chat: LimitSet } {
+    const config = this.config();
+    const own = settingsOfChannel(config, source.channel)?.limits;
+    return { per_user: own?.per_user ?? config.limits.per_user, per_chat: own?.per_chat ?? config.limits.per_chat };
   }
 
   private over(scope: Scope, key: string, limits: LimitSet, now: number): Over | undefined {

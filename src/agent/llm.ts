@@ -36,6 +36,8 @@ export interface LlmReply {
   usage?: { promptTokens: number; completionTokens: number };
   /** The stream broke off after some text: `content` is what arrived, not the whole answer. */
   interrupted?: boolean;
+  /** The configured model that answered (llm.model or a fallback), when more than one may. */
+  model?: string;
 }
 
 /** Told the text of a streamed answer so far, each time more of it arrives. */

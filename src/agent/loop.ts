@@ -28,6 +28,8 @@ export interface TurnResult {
   tokens: number;
   /** As the API reported it, summed over the turn's calls: what limits charge. */
   usage: { promptTokens: number; completionTokens: number };
+  /** The model that gave the last answer, when the LLM says (a fallback may have answered). */
+  model?: string;
 }
 
 /** Chats with the model, running the tools it calls, until it answers in text or the rounds run out. */
@@ -38,10 +40,12 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), user];
   const added: ChatMessage[] = [];
   const usage = { promptTokens: 0, completionTokens: 0 };
+  let model: string | undefined;
   for (let round = 0; round < maxRounds; round++) {
     const answer = await llm.chat(messages, specs, signal, input.onText);
     // cancelled as the answer came in: its tool calls must not run
     signal.throwIfAborted();
+    model = answer.model ?? model;
     usage.promptTokens += answer.usage?.promptTokens ?? 0;
     usage.completionTokens += answer.usage?.completionTokens ?? 0;
     // the history keeps what the user saw, note included
@@ -53,7 +57,7 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
     added.push(assistant);
     if (answer.toolCalls.length === 0) {
       const reply = text?.trim() ? text : '(the model returned an empty answer)';
-      return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage };
+      return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage, model };
     }
     input.beforeTools?.();
     for (const call of answer.toolCalls) {
@@ -64,5 +68,5 @@ export async function runTurn(input: TurnInput): Promise<TurnResult> {
   }
   const reply = `I stopped after ${maxRounds} rounds of tool use without reaching an answer. Ask me to continue, or narrow the task.`;
   added.push({ role: 'assistant', content: reply });
-  return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage };
+  return { added, reply, tokens: usage.promptTokens + usage.completionTokens, usage, model };
 }

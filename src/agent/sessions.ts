@@ -7,13 +7,14 @@ import type { Logger } from '../log.ts';
 
 /**
  * A message as stored: the chat message, when it was written, and the event that caused it. A
- * user message answering several inbound events at once (a burst) lists them all in `eventIds`.
+ * user message answering several inbound events at once (a burst) lists them all in `eventIds`;
+ * the answer of a turn names the `model` that gave it.
  */
-export type StoredMessage = ChatMessage & { ts: number; eventId?: string; eventIds?: string[] };
+export type StoredMessage = ChatMessage & { ts: number; eventId?: string; eventIds?: string[]; model?: string };
 
 /** A stored message as the LLM takes it: without the bookkeeping fields. */
 export function toChat(message: StoredMessage): ChatMessage {
-  const { ts: _ts, eventId: _id, eventIds: _ids, ...chat } = message;
+  const { ts: _ts, eventId: _id, eventIds: _ids, model: _model, ...chat } = message;
   return chat as ChatMessage;
 }
 

@@ -14,7 +14,8 @@ export class AccessGate {
   private lastReadError?: string;
 
   constructor(
-    private readonly channel: 'telegram' | 'discord',
+    /** The channel name (`telegram`, `telegram.work`): approvals are per bot account. */
+    private readonly channel: string,
     private readonly settings: () => AccessSettings,
     private readonly pairing: PairingStore | undefined,
     private readonly log: Logger,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.ts';
 import type { EventSource } from '../core/events.ts';
+import { allEnabledAccounts, settingsOfChannel } from './accounts.ts';
 
 /** The access keys of one platform's config (channels.telegram, channels.discord). */
 export type AccessSettings = Pick<Config['channels']['telegram'], 'allowed_user_ids' | 'owner_user_ids' | 'dm_policy' | 'group_policy'>;
@@ -10,16 +11,18 @@ export function dmPolicyOf(settings: AccessSettings): DmPolicy {
   return settings.dm_policy ?? (settings.allowed_user_ids.length === 0 ? 'pairing' : 'allowlist');
 }
 
-/** Owners are listed per platform; whoever types in the local terminal chat owns the machine anyway. */
+/** Owners are listed per bot account; whoever types in the local terminal chat owns the machine anyway. */
 export function isOwner(config: Config, source: EventSource): boolean {
   if (source.channel === 'terminal') return true;
-  const settings = (config.channels as Record<string, AccessSettings | undefined>)[source.channel];
+  const settings = settingsOfChannel(config, source.channel);
   return source.userId !== undefined && (settings?.owner_user_ids.includes(source.userId) ?? false);
 }
 
 /** The one line a daemon logs at start when a platform pairs strangers; undefined when none does. */
 export function pairingHint(config: Config): { msg: string; channels: string[] } | undefined {
-  const channels = (['telegram', 'discord'] as const).filter((name) => config.channels[name].enabled && dmPolicyOf(config.channels[name]) === 'pairing');
+  const channels = allEnabledAccounts(config)
+    .filter((ref) => dmPolicyOf(settingsOfChannel(config, ref.channel)!) === 'pairing')
+    .map((ref) => ref.channel);
   if (channels.length === 0) return undefined;
   return {
     channels,

@@ -68,6 +68,8 @@ function readYaml(file: string): Plain {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  // a record key that failed its own check (an account name): its check says why
+  if (issue.code === 'invalid_key') return `${issue.issues[0]?.message ?? issue.message}`;
   return issue.message;
 }
 
@@ -102,11 +104,45 @@ function withSecretsFromEnv(config: Config, env: NodeJS.ProcessEnv, file: string
   if (!llm.api_key && llm.api_base === OPENAI_API_BASE) {
     throw new ConfigError(`${file}: llm.api_key is missing: set it, or the OPENAI_API_KEY environment variable (or point llm.api_base at a server that needs no key)`, file, 'llm.api_key');
   }
-  if (channels.telegram.enabled && !channels.telegram.bot_token) {
+  const hasAccounts = (platform: 'telegram' | 'discord') => Object.keys(channels[platform].accounts).length > 0;
+  if (channels.telegram.enabled && !channels.telegram.bot_token && !hasAccounts('telegram')) {
     throw new ConfigError(`${file}: channels.telegram.bot_token is missing: set it, or TELEGRAM_BOT_TOKEN (from @BotFather), or set channels.telegram.enabled: false`, file, 'channels.telegram.bot_token');
   }
-  if (channels.discord.enabled && !channels.discord.bot_token) {
+  if (channels.discord.enabled && !channels.discord.bot_token && !hasAccounts('discord')) {
     throw new ConfigError(`${file}: channels.discord.bot_token is missing: set it, or DISCORD_BOT_TOKEN (Developer Portal → your app → Bot → Reset Token), or set channels.discord.enabled: false`, file, 'channels.discord.bot_token');
   }
+  checkAccountTokens(config, file);
   return config;
+}
+
+/** Every named account that runs needs a token, and no two bots share one: one token is one bot, whose updates only one poller gets. */
+function checkAccountTokens(config: Config, file: string): void {
+  for (const platform of ['telegram', 'discord'] as const) {
+    const block = config.channels[platform];
+    const owners = new Map<string, string>();
+    if (block.bot_token) owners.set(block.bot_token, `channels.${platform}.bot_token`);
+    for (const [name, account] of Object.entries(block.accounts)) {
+      const key = `channels.${platform}.accounts.${name}.bot_token`;
+      if (!account.bot_token) {
+        if (block.enabled && account.enabled) throw new ConfigError(`${file}: ${key} is missing: set it, or set channels.${platform}.accounts.${name}.enabled: false`, file, key);
+        continue;
+      }
+      const other = owners.get(account.bot_token);
+      if (other) throw new ConfigError(`${file}: ${other} and ${key} are the same token: each account is a bot of its own, with a token of its own`, file, key);
+      owners.set(account.bot_token, key);
+    }
+  }
+}
+
+/** Every secret the config holds, for the log's redaction: keys, tokens, webhook secrets. */
+export function secretsOf(config: Config): Array<string | undefined> {
+  const { llm, channels, server } = config;
+  const accounts = [channels.telegram, ...Object.values(channels.telegram.accounts), channels.discord, ...Object.values(channels.discord.accounts)];
+  return [
+    llm.api_key,
+    ...llm.fallbacks.map((f) => f.api_key),
+    server.http_token,
+    ...accounts.map((a) => a.bot_token),
+    ...[channels.telegram, ...Object.values(channels.telegram.accounts)].map((a) => a.webhook_secret),
+  ];
 }

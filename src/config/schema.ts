@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isTimeZone } from '../core/time-zone.ts';
+import { crossKeyProblems } from './cross-checks.ts';
 
 /** User ids arrive as numbers (Telegram) or snowflake strings (Discord); both are kept as strings. */
 const userIds = z
@@ -17,40 +18,87 @@ const access = {
   group_policy: z.enum(['allowlist', 'open']).default('allowlist'),
 };
 
-const telegram = z.strictObject({
-  enabled: z.boolean().default(false),
-  bot_token: z.string().optional(),
-  api_root: z.url().default('https://api.telegram.org'),
-  ...access,
+/** Unset = no limit. Windows: messages over the last 60 s; tokens and cost per UTC day. */
+const limitFields = z.strictObject({
+  messages_per_minute: z.number().int().positive().optional(),
+  tokens_per_day: z.number().int().positive().optional(),
+  /** In the currency of limits.prices; needs a price for llm.model. */
+  cost_per_day: z.number().positive().optional(),
 });
+const limitSet = limitFields.prefault({});
 
-const discord = z.strictObject({
-  enabled: z.boolean().default(false),
+const price = z.strictObject({ input_per_mtok: z.number().min(0), output_per_mtok: z.number().min(0) });
+
+export const OPENAI_API_BASE = 'https://api.openai.com/v1';
+
+/** Overrides limits.per_user / per_chat for the messages of one bot account; unset: the global ones apply. */
+const accountLimits = z.strictObject({ per_user: limitFields.optional(), per_chat: limitFields.optional() }).optional();
+
+/** An account name goes into session ids, file names and metric labels. */
+const accountName = z.string().regex(/^[a-z0-9_-]{1,32}$/, { error: 'an account name is 1-32 characters of a-z, 0-9, _ and -' });
+
+/** The keys every bot account has; the platform's own keys are the account `default`. */
+const receipts = {
+  /** Reaction set on a group message the bot was addressed in, as soon as it is journaled; '' turns it off. Never in private chats. */
+  ack_reaction: z.string().default('👀'),
+  /** true: the reaction is removed once the reply shows; false: it stays. */
+  ack_reaction_clear: z.boolean().default(false),
+};
+
+const telegramAccount = {
   bot_token: z.string().optional(),
-  api_base: z.url().default('https://discord.com/api'),
+  ...access,
+  /** `polling`: getUpdates; `webhook`: Telegram posts updates to webhook_url (served on server.http_port or webhook_port). */
+  mode: z.enum(['polling', 'webhook']).default('polling'),
+  /** The public HTTPS URL Telegram posts to; its path is the route served here (a reverse proxy forwards it). */
+  webhook_url: z.url().optional(),
+  /** Telegram sends it back in X-Telegram-Bot-Api-Secret-Token; requests without it get 401. */
+  webhook_secret: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: 'expected 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram\'s secret_token), e.g. from `openssl rand -hex 32`' })
+    .optional(),
+  /** Serves the webhook on a port of its own (on server.http_host) instead of server.http_port. */
+  webhook_port: z.number().int().min(0).max(65535).optional(),
+  ...receipts,
+  limits: accountLimits,
+};
+
+const discordAccount = {
+  bot_token: z.string().optional(),
   ...access,
   /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered (0: none). */
   catch_up_max: z.number().int().min(0).default(50),
   /** Missed messages older than this are not answered. */
   catch_up_max_age_s: z.number().int().min(0).default(3600),
+  ...receipts,
+  limits: accountLimits,
+};
+
+const telegram = z.strictObject({
+  enabled: z.boolean().default(false),
+  api_root: z.url().default('https://api.telegram.org'),
+  ...telegramAccount,
+  /** More bots on Telegram: each with its own token, access rules and limits; api_root defaults to the one above. */
+  accounts: z.record(accountName, z.strictObject({ enabled: z.boolean().default(true), api_root: z.url().optional(), ...telegramAccount })).default({}),
 });
 
-/** Unset = no limit. Windows: messages over the last 60 s; tokens and cost per UTC day. */
-const limitSet = z
-  .strictObject({
-    messages_per_minute: z.number().int().positive().optional(),
-    tokens_per_day: z.number().int().positive().optional(),
-    /** In the currency of limits.prices; needs a price for llm.model. */
-    cost_per_day: z.number().positive().optional(),
-  })
-  .prefault({});
+const discord = z.strictObject({
+  enabled: z.boolean().default(false),
+  api_base: z.url().default('https://discord.com/api'),
+  ...discordAccount,
+  accounts: z.record(accountName, z.strictObject({ enabled: z.boolean().default(true), api_base: z.url().optional(), ...discordAccount })).default({}),
+});
 
 /** An IANA time zone name, as Intl knows them: Europe/Berlin, America/New_York, UTC. */
 const timeZone = z.string().refine(isTimeZone, { error: 'expected an IANA time zone name such as Europe/Berlin, America/New_York or UTC' });
 
-const price = z.strictObject({ input_per_mtok: z.number().min(0), output_per_mtok: z.number().min(0) });
-
-export const OPENAI_API_BASE = 'https://api.openai.com/v1';
+/** A model tried when the one before it failed with a retryable error or 404; api_base and api_key default to llm's. */
+const fallback = z.strictObject({
+  model: z.string().min(1),
+  api_base: z.url().optional(),
+  /** Unset: llm.api_key, but only when api_base is unset too (a key is never sent to another endpoint). */
+  api_key: z.string().optional(),
+});
 
 export const configSchema = z.strictObject({
   llm: z
@@ -73,6 +121,10 @@ export const configSchema = z.strictObject({
       transcription_model: z.string().default('whisper-1'),
       /** Where transcriptions go, when not to llm.api_base (same key). */
       transcription_api_base: z.url().optional(),
+      /** Tried in order when the model before fails (retryable after its retries, or 404). */
+      fallbacks: z.array(fallback).default([]),
+      /** A model whose calls keep failing is skipped this long, then tried again. */
+      cooldown_s: z.number().positive().default(60),
     })
     .prefault({}),
   agent: z
@@ -145,19 +197,16 @@ export const configSchema = z.strictObject({
       journal_fsync: z.boolean().default(false),
       /** Drain and exit (for pm2 to restart) when the V8 heap stays above this many MB; 0: never. */
       max_heap_mb: z.number().int().min(0).default(0),
+      /** /healthz and /metrics (and Telegram webhooks) on this port; unset: off; 0: any free port (logged). */
+      http_port: z.number().int().min(0).max(65535).optional(),
+      http_host: z.string().min(1).default('127.0.0.1'),
+      /** Bearer token for /healthz and /metrics; required when http_host is not a loopback address. */
+      http_token: z.string().min(1).optional(),
     })
     .prefault({}),
 })
-  .superRefine(({ llm, limits }, ctx) => {
-    for (const scope of ['per_user', 'per_chat'] as const) {
-      if (limits[scope].cost_per_day === undefined || limits.prices[llm.model]) continue;
-      ctx.addIssue({
-        code: 'custom',
-        path: ['limits', 'prices'],
-        message: `limits.${scope}.cost_per_day is set but there is no price for the model '${llm.model}' (llm.model): add limits.prices.${llm.model}: { input_per_mtok, output_per_mtok }`,
-      });
-      return;
-    }
+  .superRefine((config, ctx) => {
+    for (const { path, message } of crossKeyProblems(config)) ctx.addIssue({ code: 'custom', path, message });
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { AgentWorker } from '../agent/agent-worker.ts';
+import { CostLedger } from '../agent/cost-ledger.ts';
+import { FailoverLlm, type LlmObserver } from '../agent/failover-llm.ts';
 import { UsageLimiter } from '../agent/limits.ts';
-import { OpenAiLlm } from '../agent/llm.ts';
 import { MemoryFiles } from '../agent/memory.ts';
 import { JsonlSessionStore } from '../agent/sessions.ts';
 import { SkillCatalogue } from '../agent/skills.ts';
@@ -15,14 +16,18 @@ import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
 import { UsageStore } from '../agent/usage-store.ts';
 import { pairingHint } from '../channels/access.ts';
+import { allEnabledAccounts, settingsOfChannel, type AccountRef } from '../channels/accounts.ts';
 import type { Channel, Publish } from '../channels/channel.ts';
+import { IGNORE_PLATFORM } from '../channels/platform-observer.ts';
 import { PairingStore } from '../channels/pairing-store.ts';
 import { DeliveryWorker } from '../channels/delivery-worker.ts';
+import { secretsOf } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigWatcher } from '../config/watch.ts';
 import { workspacePaths } from '../config/workspace.ts';
 import { systemClock } from '../core/clock.ts';
 import { DeadLetters } from '../core/dead-letters.ts';
+import { OutboundEvent } from '../core/events.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
@@ -33,7 +38,11 @@ import { jobFiles } from '../schedules/job-files.ts';
 import { ScheduleBook } from '../schedules/schedule-book.ts';
 import { ScheduleStore } from '../schedules/schedule-store.ts';
 import { SchedulerWorker } from '../schedules/scheduler-worker.ts';
+import { healthOf } from './health.ts';
+import { HttpServer, sendJson, sendText, type RouteHost } from './http-server.ts';
 import { releaseLock, takeLock } from './lock.ts';
+import { MessageMeter } from './message-meter.ts';
+import type { Metrics } from './metrics.ts';
 import { MemoryWatchdog } from './memory-watchdog.ts';
 import { createPlatformChannels } from './platform-channels.ts';
 import { STATUS_INTERVAL_MS, writeStatus, type StatusSnapshot } from './status.ts';
@@ -52,9 +61,8 @@ export interface AppOptions {
   onHeapLimit?: () => void;
 }
 
-const PLATFORMS = ['telegram', 'discord'] as const;
 /** Read on every message: a change needs no channel restart. */
-const ACCESS_KEYS = ['allowed_user_ids', 'owner_user_ids', 'dm_policy', 'group_policy'];
+const PER_MESSAGE_KEYS = ['allowed_user_ids', 'owner_user_ids', 'dm_policy', 'group_policy', 'ack_reaction', 'ack_reaction_clear', 'limits'];
 
 /** Wires config, bus, journal, workers and channels together; reloads config; `stop` shuts down in order. */
 export class App {
@@ -75,8 +83,17 @@ export class App {
   private watcher?: ConfigWatcher;
   private statusTimer?: NodeJS.Timeout;
   private readonly heap: MemoryWatchdog;
+  private readonly costs: CostLedger;
+  private readonly meter: MessageMeter | undefined;
+  private http?: HttpServer;
+  /** Webhooks on a port of their own (channels.telegram.webhook_port), by port. */
+  private readonly ownPorts = new Map<number, HttpServer>();
+  private busRunning = false;
 
-  private constructor(private readonly options: AppOptions) {
+  private constructor(
+    private readonly options: AppOptions,
+    private readonly metrics: Metrics | undefined,
+  ) {
     const { workspace, log } = options;
     this.config = options.config;
     this.paths = workspacePaths(workspace);
@@ -97,11 +114,23 @@ export class App {
     this.pairing = new PairingStore(this.paths.pairing);
     // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
     this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log), log);
+    this.costs = new CostLedger(options.ephemeral ? undefined : join(this.paths.state, 'costs.json'), () => this.current().limits.prices, log);
+    this.usage.costsByModel = () => this.costs.figures();
+    const observers: LlmObserver[] = [this.costs, ...(metrics ? [metrics] : [])];
+    const observer: LlmObserver = { answered: (...args) => observers.forEach((o) => o.answered(...args)), failed: (...args) => observers.forEach((o) => o.failed(...args)) };
+    const llm = new FailoverLlm({ settings: () => this.current().llm, log, observer });
     const { pairing, usage } = this;
     const media = new MediaIntake({ workspace, config: this.current, transcriber: new OpenAiTranscriber(() => this.current().llm), fileSource: (name) => this.fileSource(name), log });
-    this.agent = new AgentWorker({ bus: this.bus, llm: new OpenAiLlm(() => this.current().llm), sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), media, log });
+    this.agent = new AgentWorker({ bus: this.bus, llm, sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), media, log });
     this.scheduler = schedules && new SchedulerWorker({ book: schedules, publish: (event) => this.bus.publish(event), clock: systemClock, config: this.current, log });
-    this.publish = (event) => this.bus.publish(event);
+    const meter = (this.meter = metrics && new MessageMeter(metrics));
+    this.publish = meter
+      ? async (event) => {
+          const fresh = await this.bus.publish(event);
+          if (fresh) meter.inbound(event);
+          return fresh;
+        }
+      : (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
     this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
   }
@@ -113,22 +142,39 @@ export class App {
   }
 
   static async start(options: AppOptions): Promise<App> {
-    const app = new App(options);
+    // prom-client is loaded only when something will read it
+    const serving = !options.ephemeral && options.config.server.http_port !== undefined;
+    const { Metrics } = serving ? await import('./metrics.ts') : { Metrics: undefined };
+    let app: App | undefined;
+    const metrics = Metrics
+      ? new Metrics({
+          bus: () => app!.bus.stats(),
+          journalPending: () => app!.bus.stats().unacked,
+          deadLetters: () => app!.bus.stats().deadLetters,
+          sessionsActive: () => app!.agent.stats().sessionsActiveLastHour,
+          costs: () => app!.costs.figures(),
+        })
+      : undefined;
+    app = new App(options, metrics);
     await app.startWorkers();
     return app;
   }
 
   private async startWorkers(): Promise<void> {
     const { workspace, log, ephemeral } = this.options;
+    // before the channels: a webhook must be served before Telegram is told to use it
+    if (this.metrics) await this.startHttp(this.metrics);
+    if (this.meter) this.bus.subscribe(OutboundEvent, (event) => this.meter!.outbound(event));
     await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
     await this.supervisor.start(this.agent);
-    const channels = [...(await createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors })), ...(this.options.extraChannels?.(this.publish) ?? [])];
+    const channels = [...(await this.createChannels()), ...(this.options.extraChannels?.(this.publish) ?? [])];
     for (const channel of channels) this.channels.set(channel.name, channel);
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
     await this.bus.run();
     // after the replay: a job's firing queues behind what its session had pending
     if (this.scheduler) await this.supervisor.start(this.scheduler);
+    this.busRunning = true;
     if (!ephemeral) {
       this.watcher = new ConfigWatcher(workspace, (config) => this.applyConfig(config), log);
       this.watcher.start();
@@ -138,7 +184,44 @@ export class App {
     }
     const hint = pairingHint(this.config);
     if (hint) log.info({ channels: hint.channels }, hint.msg);
-    log.info({ workspace, channels: [...this.channels.keys()], model: this.config.llm.model }, 'mybot is up');
+    if (this.channels.size === 0) {
+      log.warn(
+        'no channel is enabled, so nobody can write to the bot: try it with `npm run chat`, or enable Telegram or Discord in config.user.yaml (channels.telegram.enabled, channels.discord.enabled; README sections "Telegram" and "Discord")',
+      );
+    }
+    log.info({ workspace, channels: [...this.channels.keys()], model: this.config.llm.model, fallbacks: this.config.llm.fallbacks.map((f) => f.model) }, 'mybot is up');
+  }
+
+  private createChannels(only?: string): Promise<Channel[]> {
+    const deps = { pairing: this.pairing, stateDir: this.paths.state, observer: this.metrics ?? IGNORE_PLATFORM, webhookHost: (port: number | undefined) => this.webhookHost(port) };
+    return createPlatformChannels(this.current, this.publish, this.options.log, deps, only);
+  }
+
+  /** /healthz and /metrics on server.http_port; a reload of server.http_* applies at the next start. */
+  private async startHttp(metrics: Metrics): Promise<void> {
+    const { http_host: host, http_port: port = 0 } = this.config.server;
+    const http = (this.http = new HttpServer({ host, port, token: () => this.current().server.http_token, log: this.options.log }));
+    http.route('GET', '/healthz', (_req, res) => {
+      const health = healthOf(this.busRunning, this.snapshot().channels);
+      sendJson(res, health.ok ? 200 : 503, health.body);
+    });
+    http.route('GET', '/metrics', async (_req, res) => sendText(res, 200, await metrics.text(), metrics.contentType));
+    await http.start();
+  }
+
+  /** The shared server, or a server of its own for a webhook_port that differs from server.http_port. */
+  private async webhookHost(port: number | undefined): Promise<RouteHost> {
+    if (port === undefined || port === this.config.server.http_port) {
+      if (!this.http) throw new Error('a webhook without server.http_port or webhook_port: the config check should have refused it');
+      return this.http;
+    }
+    let server = this.ownPorts.get(port);
+    if (!server) {
+      server = new HttpServer({ host: this.config.server.http_host, port, token: () => undefined, log: this.options.log });
+      this.ownPorts.set(port, server);
+      await server.start();
+    }
+    return server;
   }
 
   /**
@@ -148,21 +231,22 @@ export class App {
   async applyConfig(next: Config): Promise<void> {
     const previous = this.config;
     this.config = next;
-    for (const secret of [next.llm.api_key, next.channels.telegram.bot_token, next.channels.discord.bot_token]) registerSecret(secret);
-    for (const name of PLATFORMS) {
-      const connection = (settings: object) => JSON.stringify(Object.entries(settings).filter(([key]) => !ACCESS_KEYS.includes(key)));
-      if (connection(previous.channels[name]) !== connection(next.channels[name])) await this.restartChannel(name);
+    for (const secret of secretsOf(next)) registerSecret(secret);
+    const before = connections(previous);
+    const after = connections(next);
+    for (const name of new Set([...before.keys(), ...after.keys()])) {
+      if (before.get(name) !== after.get(name)) await this.restartChannel(name);
     }
   }
 
-  private async restartChannel(name: (typeof PLATFORMS)[number]): Promise<void> {
+  private async restartChannel(name: string): Promise<void> {
     const { log } = this.options;
     if (this.channels.has(name)) {
       await this.supervisor.stop(name);
       this.channels.delete(name);
       log.info({ channel: name }, 'channel stopped for a config change');
     }
-    const channel = (await createPlatformChannels(this.current, this.publish, log, { pairing: this.pairing, discordCursors: this.paths.discordCursors })).find((c) => c.name === name);
+    const [channel] = await this.createChannels(name);
     if (!channel) return;
     this.channels.set(name, channel);
     try {
@@ -183,6 +267,7 @@ export class App {
       bus: this.bus.stats(),
       repliesWaiting: this.journal?.pendingOfType('outbound') ?? 0,
       heap: { usedMb: this.heap.heapUsedMb(), limitMb: this.config.server.max_heap_mb },
+      ...(this.http?.address ? { http: this.http.address } : {}),
       ...(this.scheduler ? { schedules: this.scheduler.status() } : {}),
       ...agent,
     };
@@ -204,12 +289,25 @@ export class App {
     // no new firings while the rest drains; what fired is journaled and answered now or at the next start
     await this.scheduler?.stop();
     clearInterval(this.statusTimer);
+    this.busRunning = false;
     await Promise.all([...this.channels.values()].map((c) => c.pause().catch((err) => log.warn({ err, channel: c.name }, 'pause failed'))));
     await this.bus.stop(this.config.server.drain_timeout_s * 1000);
     this.agent.cancelInFlight();
     await this.supervisor.stopAll();
+    await Promise.all([this.http, ...this.ownPorts.values()].map((server) => server?.stop()));
     this.usage.flush();
+    this.costs.flush();
     this.journal?.close();
     if (!this.options.ephemeral) releaseLock(this.paths.pidFile);
   }
+}
+
+/** Per running account, what needs a restart of its channel when it changes: all but what is read per message. */
+function connections(config: Config): Map<string, string> {
+  return new Map(
+    allEnabledAccounts(config).map((ref: AccountRef) => {
+      const settings = Object.entries(settingsOfChannel(config, ref.channel) ?? {}).filter(([key]) => !PER_MESSAGE_KEYS.includes(key));
+      return [ref.channel, JSON.stringify(settings)];
+    }),
+  );
 }

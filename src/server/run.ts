@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerminalChannel } from '../channels/terminal.ts';
 import { askForConfig } from '../config/first-run.ts';
-import { loadConfig, USER_CONFIG } from '../config/load.ts';
+import { loadConfig, secretsOf, USER_CONFIG } from '../config/load.ts';
 import { prepareWorkspace } from '../config/workspace.ts';
 import { MybotError } from '../core/errors.ts';
-import { flushLog, log, registerSecret } from '../log.ts';
+import { flushLog, log, redactSecrets, registerSecret } from '../log.ts';
 import { App } from './app.ts';
 import { HEAP_EXIT_CODE } from './memory-watchdog.ts';
 
@@ -34,7 +34,7 @@ export async function run(options: RunOptions): Promise<void> {
       await askForConfig(join(workspace, USER_CONFIG));
     }
     const config = loadConfig(workspace);
-    for (const secret of [config.llm.api_key, config.channels.telegram.bot_token, config.channels.discord.bot_token]) registerSecret(secret);
+    for (const secret of secretsOf(config)) registerSecret(secret);
     if (chat) {
       config.channels.telegram.enabled = false;
       config.channels.discord.enabled = false;
@@ -57,9 +57,7 @@ export async function run(options: RunOptions): Promise<void> {
     });
   } catch (err) {
     if (err instanceof MybotError) return await fatal(`mybot: ${err.message}`);
-    log.fatal({ err }, 'mybot failed to start');
-    await flushLog();
-    process.exit(1);
+    return await fatal(`mybot failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, err);
   }
   starting = false;
   if (stopAsked) return void shutdown(stopAsked);
@@ -92,10 +90,14 @@ export async function run(options: RunOptions): Promise<void> {
   }
 }
 
-/** Says what to fix in one line, on stderr and in the log, and exits non-zero before anything connects. */
-async function fatal(line: string): Promise<void> {
-  process.stderr.write(`${line}\n`);
-  log.fatal(line);
+/**
+ * Says what to fix once, on stderr (a terminal shows it, pm2 keeps it in its error log), and exits
+ * non-zero. The log gets it too only when it goes to a file of its own: on a terminal or under pm2
+ * the log is stdout, and the same line twice reads as two failures.
+ */
+async function fatal(line: string, err?: unknown): Promise<void> {
+  process.stderr.write(`${redactSecrets(line)}\n`);
+  if (process.env.MYBOT_LOG_FILE) log.fatal(err === undefined ? {} : { err }, line);
   await flushLog();
   process.exit(1);
 }

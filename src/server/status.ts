@@ -16,6 +16,8 @@ export interface StatusSnapshot {
   repliesWaiting: number;
   /** V8's heap in use, and server.max_heap_mb (0: no limit). */
   heap?: { usedMb: number; limitMb: number };
+  /** Where /healthz and /metrics are served (server.http_port). */
+  http?: { host: string; port: number };
   sessionsActiveLastHour: number;
   llmErrorsLastHour: number;
   /** The next due times of the scheduled jobs. */
@@ -48,6 +50,7 @@ export function formatStatus(snapshot: StatusSnapshot | undefined, running: bool
     `  bus queue depth: ${snapshot.bus.queued}; unacknowledged events: ${snapshot.bus.unacked}`,
     `  replies waiting for delivery: ${snapshot.repliesWaiting}; given up on (.mybot/dead-letters.jsonl): ${snapshot.bus.deadLetters ?? 0}`,
     `  LLM errors in the last hour: ${snapshot.llmErrorsLastHour}`,
+    ...(snapshot.http ? [`  HTTP: http://${snapshot.http.host.includes(':') ? `[${snapshot.http.host}]` : snapshot.http.host}:${snapshot.http.port}/healthz and /metrics`] : []),
     ...(snapshot.heap ? [`  heap in use: ${snapshot.heap.usedMb} MB${snapshot.heap.limitMb > 0 ? ` (server.max_heap_mb: ${snapshot.heap.limitMb})` : ''}`] : []),
     ...scheduleLines(snapshot.schedules, now),
   ];

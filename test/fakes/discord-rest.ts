@@ -87,6 +87,8 @@ export class FakeDiscordRest {
     { method: 'GET', path: /^\/channels\/(\d+)\/messages\/(\d+)$/, auth: true, run: ({ params }) => this.withMessage(params, (m) => ok(wire(m))) },
     { method: 'PATCH', path: /^\/channels\/(\d+)\/messages\/(\d+)$/, auth: true, run: (ctx) => this.editMessage(ctx) },
     { method: 'DELETE', path: /^\/channels\/(\d+)\/messages\/(\d+)$/, auth: true, run: ({ params }) => this.deleteMessage(params) },
+    { method: 'PUT', path: /^\/channels\/(\d+)\/messages\/(\d+)\/reactions\/([^/]+)\/@me$/, auth: true, run: (ctx) => this.react(ctx, true) },
+    { method: 'DELETE', path: /^\/channels\/(\d+)\/messages\/(\d+)\/reactions\/([^/]+)\/@me$/, auth: true, run: (ctx) => this.react(ctx, false) },
     {
       method: 'POST', path: /^\/channels\/(\d+)\/typing$/, auth: true,
       run: ({ params }) =>
@@ -265,6 +267,14 @@ export class FakeDiscordRest {
       }
       this.world.announceEdit(message);
       return ok(wire(message));
+    });
+  }
+
+  /** The bot's own reaction on a message: PUT adds it, DELETE removes it (204 either way, as Discord answers). */
+  private react({ params }: Context, add: boolean): Reply {
+    return this.withMessage(params, (message) => {
+      this.world.recordReaction({ channelId: message.channel_id, messageId: message.id, emoji: decodeURIComponent(params[2] ?? ''), added: add, at: Date.now() });
+      return { status: 204 };
     });
   }
 

@@ -49,6 +49,15 @@ export interface TypingCall {
   at: number;
 }
 
+/** The bot's reaction put on (added) or taken off a message. */
+export interface ReactionCall {
+  channelId: string;
+  messageId: string;
+  emoji: string;
+  added: boolean;
+  at: number;
+}
+
 export interface FakeDiscordOptions {
   token?: string;
   botId?: string;
@@ -108,6 +117,7 @@ export class FakeDiscord {
   readonly downloads: string[] = [];
   /** How long an attachment download waits before the bytes go out: a slow CDN. */
   fileLatencyMs = 0;
+  readonly reactions: ReactionCall[] = [];
   readonly gateway: FakeGateway;
   readonly rest: FakeDiscordRest;
 
@@ -367,6 +377,10 @@ export class FakeDiscord {
 
   recordTyping(channelId: string): void {
     this.typingCalls.push({ channelId, at: Date.now() });
+  }
+
+  recordReaction(call: ReactionCall): void {
+    this.reactions.push(call);
   }
 
   /** Keeps a file's bytes and describes it as Discord does, with a URL on this server. */

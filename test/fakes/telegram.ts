@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { parseMultipart, type FormPart } from './multipart.ts';
 import { BadText, detectEntities, parseMessageText, type TelegramEntity } from './telegram-html.ts';
+import { WebhookSender, type WebhookSetting } from './telegram-webhook.ts';
 
 export type { TelegramEntity } from './telegram-html.ts';
 
@@ -37,6 +38,8 @@ export type TelegramFault =
 export type RecordedRequest = { method: string; params: Record<string, unknown>; at: number; status?: number };
 export type ChatAction = { chatId: number; action: string; threadId?: number; at: number };
 export type Edit = { chatId: number; messageId: number; text: string; at: number };
+/** setMessageReaction as the fake took it: an empty `emojis` removes the bot's reaction. */
+export type Reaction = { chatId: number; messageId: number; emojis: string[]; at: number };
 export type UserSaysOptions = {
   chatId?: number; chatType?: ChatType; isForum?: boolean; threadId?: number;
   userId?: number; firstName?: string; username?: string; isBot?: boolean;
@@ -70,6 +73,7 @@ const DEFAULT_SUPERGROUP_ID = -1_001_000_000_001;
 const OPT_IN_UPDATES = ['chat_member', 'message_reaction', 'message_reaction_count'];
 const BOT_CAPABILITIES = { can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false };
 const CONFLICT = 'Conflict: terminated by other getUpdates request';
+const WEBHOOK_ACTIVE = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
 const NOT_MODIFIED =
   'message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message';
 
@@ -160,6 +164,11 @@ export class FakeTelegram {
   fileLatencyMs = 0;
   readonly edits: Edit[] = [];
   readonly chatActions: ChatAction[] = [];
+  readonly reactions: Reaction[] = [];
+  /** setWebhook's setting while one is set: updates then go to it instead of getUpdates. */
+  webhook: WebhookSetting | undefined;
+  /** Delivers updates to the webhook; set `webhookSender.route` to reach the daemon. */
+  readonly webhookSender: WebhookSender;
   /** The highest offset a getUpdates call confirmed: every update below it is gone for good. */
   confirmedOffset = 0;
   apiRoot = '';
@@ -190,6 +199,13 @@ export class FakeTelegram {
     readonly bot: FakeUser & { username: string },
   ) {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.webhookSender = new WebhookSender(
+      () => this.webhook,
+      () => {
+        const update = this.queue.find((u) => this.wanted(u));
+        return update && { update, delivered: () => (this.queue = this.queue.filter((u) => u !== update)) };
+      },
+    );
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -211,6 +227,7 @@ export class FakeTelegram {
 
   /** Destroys every connection (held long polls included) and stops listening. */
   async close(): Promise<void> {
+    this.webhookSender.stop();
     for (const socket of this.sockets) socket.destroy();
     for (const poll of this.polls) poll.finish([]);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -275,6 +292,7 @@ export class FakeTelegram {
       this.queue.push(update);
       return update;
     });
+    this.webhookSender.kick();
     for (const poll of this.polls) {
       const ready = this.deliverable(poll.offset, poll.limit);
       if (ready.length > 0) poll.finish(ready);
@@ -416,8 +434,41 @@ export class FakeTelegram {
         return { ...this.bot, ...BOT_CAPABILITIES };
       case 'deletewebhook':
         if (json<boolean>(p.drop_pending_updates) === true) this.queue = [];
+        this.webhook = undefined;
         return true;
+      case 'setwebhook': {
+        const url = str(p.url) ?? '';
+        if (url === '') {
+          this.webhook = undefined;
+          return true;
+        }
+        const secret = str(p.secret_token);
+        if (secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(secret)) throw badRequest('secret token contains unallowed characters');
+        const allowed = json<string[]>(p.allowed_updates);
+        if (Array.isArray(allowed)) this.allowedUpdates = allowed;
+        this.webhook = { url, ...(secret ? { secret } : {}), ...(Array.isArray(allowed) ? { allowedUpdates: allowed } : {}) };
+        this.webhookSender.kick();
+        return true;
+      }
+      case 'getwebhookinfo': {
+        const error = this.webhookSender.lastError;
+        return {
+          url: this.webhook?.url ?? '',
+          has_custom_certificate: false,
+          pending_update_count: this.queue.length,
+          ...(error ? { last_error_date: error.date, last_error_message: error.message } : {}),
+        };
+      }
+      case 'setmessagereaction': {
+        const chat = this.chatOf(p.chat_id);
+        const messageId = num(p.message_id) ?? 0;
+        if (!this.messages.has(key(chat.id, messageId))) throw badRequest('message to react not found');
+        const reaction = json<Array<{ type: string; emoji?: string }>>(p.reaction) ?? [];
+        this.reactions.push({ chatId: chat.id, messageId, emojis: reaction.map((r) => r.emoji ?? ''), at: Date.now() });
+        return true;
+      }
       case 'getupdates':
+        if (this.webhook) throw new ApiError(409, WEBHOOK_ACTIVE);
         return this.getUpdates(p, res);
       case 'sendmessage':
         return this.sendMessage(p);
@@ -525,11 +576,12 @@ export class FakeTelegram {
   }
 
   private deliverable(offset: number, limit: number): FakeUpdate[] {
-    const wanted = (u: FakeUpdate): boolean => {
-      const kind = Object.keys(u).find((k) => k !== 'update_id') ?? '';
-      return this.allowedUpdates.length > 0 ? this.allowedUpdates.includes(kind) : !OPT_IN_UPDATES.includes(kind);
-    };
-    return this.queue.filter((u) => u.update_id >= offset && wanted(u)).slice(0, limit);
+    return this.queue.filter((u) => u.update_id >= offset && this.wanted(u)).slice(0, limit);
+  }
+
+  private wanted(u: FakeUpdate): boolean {
+    const kind = Object.keys(u).find((k) => k !== 'update_id') ?? '';
+    return this.allowedUpdates.length > 0 ? this.allowedUpdates.includes(kind) : !OPT_IN_UPDATES.includes(kind);
   }
 
   private sendMessage(p: Record<string, unknown>): FakeMessage {

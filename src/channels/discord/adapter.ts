@@ -1,12 +1,14 @@
 import { Client, Events, GatewayIntentBits, Partials, Routes, Status, type Message } from 'discord.js';
 import { createEvent, type EventSource, type InboundEvent, type InboundFile } from '../../core/events.ts';
 import { ChannelError } from '../../core/errors.ts';
-import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { TEXT_ONLY_TEXT } from '../access.ts';
 import type { AccessGate } from '../access-gate.ts';
 import type { FileLocation } from '../../media/download.ts';
+import type { AccountRef, DiscordSettings } from '../accounts.ts';
 import type { Channel, ChannelStatus, OutgoingChunk, OutgoingFile, Publish } from '../channel.ts';
+import type { PlatformObserver } from '../platform-observer.ts';
+import { Receipts } from '../receipts.ts';
 import { splitMessage } from '../split.ts';
 import { CatchUp } from './catch-up.ts';
 import { CursorStore } from './cursors.ts';
@@ -21,6 +23,13 @@ import { createMessageBody, DISCORD_MAX_CONTENT, editMessageBody, messageNonce }
 const INVALID_SESSION = /Invalid session; will attempt to resume: (true|false)/;
 /** Other discord.js debug lines worth a log: why a connection attempt failed. */
 const GATEWAY_NOTICE = /Session timed out|unknown error occurred|Failed to connect/;
+/** Receipt calls: a 429 on them is handed back at once instead of waited out (see Receipts). */
+const REACTIONS_ROUTE = /\/reactions\//;
+
+export interface DiscordChannelOptions {
+  account: AccountRef;
+  observer: PlatformObserver;
+}
 
 /**
  * Discord through discord.js: gateway messages → InboundEvents, replies → `POST /channels/{id}/messages`.
@@ -28,7 +37,7 @@ const GATEWAY_NOTICE = /Session timed out|unknown error occurred|Failed to conne
  * reconnect/resume; this class decides what is answered and turns failures into ChannelErrors.
  */
 export class DiscordChannel implements Channel {
-  readonly name = 'discord';
+  readonly name: string;
   /** A typing indicator lasts ~10 s. */
   readonly typingIntervalMs = 8000;
   onCrash?: (error: unknown) => void;
@@ -43,21 +52,25 @@ export class DiscordChannel implements Channel {
   private readonly health = new GatewayHealth();
   private cursors: CursorStore | undefined;
   private catchUp: CatchUp<Message> | undefined;
+  private readonly receipts: Receipts;
   private readonly log: Logger;
 
   constructor(
-    private readonly settings: () => Config['channels']['discord'],
+    private readonly settings: () => DiscordSettings,
     private readonly publish: Publish,
     log: Logger,
     private readonly access: AccessGate,
     private readonly cursorFile: string,
+    private readonly options: DiscordChannelOptions,
   ) {
-    this.log = log.child({ mod: 'discord' });
+    this.name = options.account.channel;
+    this.log = log.child({ mod: 'discord', ...(options.account.account === 'default' ? {} : { account: options.account.account }) });
+    this.receipts = new Receipts(settings, { react: (target, emoji) => this.react(target, emoji, 'put'), unreact: (target, emoji) => this.react(target, emoji, 'delete') }, this.log);
   }
 
   async start(): Promise<void> {
     const { bot_token: token, api_base: api } = this.settings();
-    if (!token) throw new ChannelError('channels.discord.bot_token is missing: set it or DISCORD_BOT_TOKEN', false, { fatal: true });
+    if (!token) throw new ChannelError(`${this.options.account.configKey}.bot_token is missing: set it in config.user.yaml`, false, { fatal: true });
     this.state = 'connecting';
     this.paused = false;
     const cursors = (this.cursors = new CursorStore(this.cursorFile, this.log));
@@ -65,7 +78,8 @@ export class DiscordChannel implements Channel {
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
       // DMs arrive without a CHANNEL_CREATE first: without this partial discord.js drops them
       partials: [Partials.Channel],
-      rest: { api },
+      // a receipt's 429 is handed back, not waited out in its bucket (a late "seen" says nothing)
+      rest: { api, rejectOnRateLimit: (info) => REACTIONS_ROUTE.test(info.route) },
       failIfNotExists: false,
     });
     this.client = client;
@@ -131,6 +145,7 @@ export class DiscordChannel implements Channel {
     const nonce = messageNonce(chunk.eventId, safe ? `${chunk.index}.${safe.piece}` : chunk.index);
     const body = createMessageBody(chunk.text, chunk.target, nonce, chunk.index === 0 && !safe);
     const sent = await this.rest('send a message', chunk.target.chatId, (client) => client.rest.post(Routes.channelMessages(chunk.target.chatId), { body }));
+    if (chunk.index === 0) this.receipts.replied(chunk.target);
     return (sent as { id: string }).id;
   }
 
@@ -202,7 +217,11 @@ export class DiscordChannel implements Channel {
       if (invalid) this.log.warn({ resumable: invalid[1] === 'true' }, 'gateway session invalidated by Discord');
       else if (GATEWAY_NOTICE.test(line)) this.log.info({ detail: line }, 'gateway');
     });
+    // not the 'response' event: discord.js clones every response body for it
     client.rest.on('rateLimited', (info) => {
+      this.options.observer.rateLimited('discord');
+      // a receipt's limit is handed back (rejectOnRateLimit); anything else waits and goes again
+      if (!REACTIONS_ROUTE.test(info.route)) this.options.observer.retried('discord');
       this.log.warn({ method: info.method, route: info.route, retryAfterMs: info.retryAfter, global: info.global, scope: info.scope, limit: info.limit }, 'Discord rate limit: waiting');
     });
   }
@@ -221,15 +240,15 @@ export class DiscordChannel implements Channel {
   /** Live and caught-up messages alike. Resolves once the message is journaled or needs nothing, and moves its channel's cursor. */
   private async handle(client: Client, message: Message): Promise<void> {
     const decision = this.decide(client, message);
-    const eventId = discordEventId(message.channelId, message.id);
-    const sessionId = discordSessionId(message.channelId);
+    const eventId = discordEventId(message.channelId, message.id, this.name);
+    const sessionId = discordSessionId(message.channelId, this.name);
     switch (decision.action) {
       case 'ignore':
         if (decision.reason === 'empty') this.log.debug({ eventId }, 'empty message ignored');
         break;
       case 'refuse': {
-        this.log.info({ eventId, userId: message.author.id }, 'message from a user not in channels.discord.allowed_user_ids');
-        const answer = this.access.turnAway(sourceOf(message), message.author.username);
+        this.log.info({ eventId, userId: message.author.id }, `message from a user not in ${this.options.account.configKey}.allowed_user_ids`);
+        const answer = this.access.turnAway(sourceOf(message, this.name), message.author.username);
         if (answer) void this.notice(message, eventId, answer);
         break;
       }
@@ -239,10 +258,11 @@ export class DiscordChannel implements Channel {
       case 'answer': {
         this.cursors?.open(message.channelId, message.id);
         const files = decision.files ? { files: decision.files } : {};
-        const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message), content: decision.content, retryCount: 0, ...files });
+        const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message, this.name), content: decision.content, retryCount: 0, ...files });
         try {
           // a replayed MESSAGE_CREATE, or one fetched again, has the same event id: the journal turns it away
           if (!(await this.publish(event))) this.log.debug({ eventId, sessionId }, 'message already handled; duplicate ignored');
+          else this.receipts.seen(event.source);
         } catch (err) {
           return this.log.error({ err, eventId, sessionId }, 'could not journal a Discord message; it will not be answered');
         }
@@ -253,12 +273,18 @@ export class DiscordChannel implements Channel {
 
   /** A fixed answer that needs no LLM (refusal, text only), sent once even if the message is replayed. */
   private async notice(message: Message, eventId: string, text: string): Promise<void> {
-    const body = createMessageBody(text, sourceOf(message), messageNonce(eventId, 'notice'), true);
+    const body = createMessageBody(text, sourceOf(message, this.name), messageNonce(eventId, 'notice'), true);
     try {
       await this.rest('send a notice', message.channelId, (client) => client.rest.post(Routes.channelMessages(message.channelId), { body }));
     } catch (err) {
       this.log.warn({ err, eventId }, 'could not send a notice');
     }
+  }
+
+  /** PUT or DELETE the bot's own reaction on a message (a receipt). */
+  private async react(target: EventSource, emoji: string, method: 'put' | 'delete'): Promise<void> {
+    const route = Routes.channelMessageOwnReaction(target.chatId, target.messageId!, encodeURIComponent(emoji));
+    await this.rest(method === 'put' ? 'add a reaction' : 'remove a reaction', target.chatId, (client) => client.rest[method](route));
   }
 
   private async rest(what: string, channelId: string, call: (client: Client) => Promise<unknown>): Promise<unknown> {
@@ -306,10 +332,10 @@ function toInbound(message: Message, botId: string): DiscordInbound {
   };
 }
 
-function sourceOf(message: Message): EventSource {
+function sourceOf(message: Message, channelName: string): EventSource {
   const channel = message.channel as Message['channel'] | null;
   return {
-    channel: 'discord',
+    channel: channelName,
     chatId: message.channelId,
     userId: message.author.id,
     messageId: message.id,

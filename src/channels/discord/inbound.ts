@@ -66,14 +66,17 @@ function botMention(botId: string): RegExp {
   return new RegExp(`<@!?${botId}>`);
 }
 
-/** Bus ids: a deterministic event id makes a replayed MESSAGE_CREATE a duplicate the journal rejects. */
-export function discordEventId(channelId: string, messageId: string): string {
-  return `discord:${channelId}:${messageId}`;
+/**
+ * Bus ids: a deterministic event id makes a replayed MESSAGE_CREATE a duplicate the journal rejects.
+ * `channel` is `discord`, or `discord.<account>` for a bot other than the default one.
+ */
+export function discordEventId(channelId: string, messageId: string, channel = 'discord'): string {
+  return `${channel}:${channelId}:${messageId}`;
 }
 
-/** One conversation per channel: a thread is a channel, and a DM channel belongs to one user. */
-export function discordSessionId(channelId: string): string {
-  return `discord:${channelId}`;
+/** One conversation per channel and bot: a thread is a channel, and a DM channel belongs to one user. */
+export function discordSessionId(channelId: string, channel = 'discord'): string {
+  return `${channel}:${channelId}`;
 }
 
 /** https://discord.com/developers/docs/resources/message#message-object-message-flags: IS_VOICE_MESSAGE. */

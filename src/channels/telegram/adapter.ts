@@ -2,14 +2,17 @@ import { autoRetry } from '@grammyjs/auto-retry';
 import { Bot, GrammyError, HttpError, InputFile, type Transformer } from 'grammy';
 import type { Message } from 'grammy/types';
 import { COMMANDS } from '../../agent/commands.ts';
-import type { Config } from '../../config/schema.ts';
 import type { EventSource, InboundFile } from '../../core/events.ts';
 import { ChannelError } from '../../core/errors.ts';
 import type { Logger } from '../../log.ts';
+import type { RouteHost } from '../../server/http-server.ts';
 import { TEXT_ONLY_TEXT } from '../access.ts';
 import type { AccessGate } from '../access-gate.ts';
 import type { FileLocation } from '../../media/download.ts';
+import type { AccountRef, TelegramSettings } from '../accounts.ts';
 import type { Channel, ChannelStatus, OutgoingChunk, OutgoingFile, Publish } from '../channel.ts';
+import type { PlatformObserver } from '../platform-observer.ts';
+import { Receipts } from '../receipts.ts';
 import { splitMessage } from '../split.ts';
 import { AlbumBatch, albumMessage } from './albums.ts';
 import { locateTelegramFile, sendTelegramFile, TELEGRAM_UPLOAD_LIMIT, type TelegramFileApi } from './files.ts';
@@ -17,8 +20,14 @@ import { markdownToTelegramHtml } from './format.ts';
 import { decideInbound, filesOf, type BotIdentity } from './inbound.ts';
 import { describeError, isNotModifiedError, isParseEntitiesError, retryAfterOf, toChannelError } from './errors.ts';
 import { SendLimiter, TELEGRAM_LIMITS } from './send-limiter.ts';
+import { TelegramWebhook, type WebhookApi } from './webhook.ts';
 
-type TelegramConfig = Config['channels']['telegram'];
+export interface TelegramChannelOptions {
+  account: AccountRef;
+  observer: PlatformObserver;
+  /** Where the webhook route is served, in `mode: webhook`. */
+  webhooks?: RouteHost;
+}
 
 /** https://core.telegram.org/bots/api#sendmessage: 4096 characters after entity parsing; the margin absorbs rendering differences. */
 const MAX_CHUNK = 4096 - 96;
@@ -30,9 +39,11 @@ const STOP_CONFIRM_MS = 3000;
 const POLL_SILENT_MS = (POLL_TIMEOUT_S + 15) * 1000;
 /** Best-effort calls: dropped rather than queued behind replies, never retried (the next pulse renews typing anyway). */
 const BEST_EFFORT = new Set(['sendChatAction']);
-/** Telegram through grammY: long polling in, sendMessage out. The only file that imports grammy. */
+/** Receipts: sent beside the chat's queue, never retried, never waited for (SendLimiter.receipt). */
+const RECEIPTS = new Set(['setMessageReaction']);
+/** Telegram through grammY: long polling or a webhook in, sendMessage out. The only file that imports grammy. */
 export class TelegramChannel implements Channel {
-  readonly name = 'telegram';
+  readonly name: string;
   readonly typingIntervalMs = 4000;
   onCrash?: (error: unknown) => void;
   private bot?: Bot;
@@ -45,20 +56,25 @@ export class TelegramChannel implements Channel {
   private outageSince?: number;
   private lastPollAnswer = 0;
   private readonly albums = new AlbumBatch();
+  private webhook?: TelegramWebhook;
+  private readonly receipts: Receipts;
   private readonly log: Logger;
 
   constructor(
-    private readonly config: () => TelegramConfig,
+    private readonly config: () => TelegramSettings,
     private readonly publish: Publish,
     log: Logger,
     private readonly access: AccessGate,
+    private readonly options: TelegramChannelOptions,
   ) {
-    this.log = log.child({ mod: 'telegram' });
+    this.name = options.account.channel;
+    this.log = log.child({ mod: 'telegram', ...(options.account.account === 'default' ? {} : { account: options.account.account }) });
+    this.receipts = new Receipts(config, { react: (target, emoji) => this.react(target, emoji), unreact: (target) => this.react(target, undefined) }, this.log);
   }
 
   async start(): Promise<void> {
     const { bot_token: token, api_root: apiRoot } = this.config();
-    if (!token) throw new ChannelError('channels.telegram.bot_token is missing: set it in config.user.yaml or TELEGRAM_BOT_TOKEN', false);
+    if (!token) throw new ChannelError(`${this.options.account.configKey}.bot_token is missing: set it in config.user.yaml`, false);
     this.state = 'connecting';
     const bot = new Bot(token, { client: { apiRoot: apiRoot.replace(/\/+$/, ''), timeoutSeconds: CLIENT_TIMEOUT_S } });
     this.installTransformers(bot);
@@ -83,6 +99,7 @@ export class TelegramChannel implements Channel {
     bot.catch((err) => {
       throw err.error;
     });
+    if (this.config().mode === 'webhook') return this.startWebhook(bot, apiRoot);
     let started = false;
     await new Promise<void>((resolve, reject) => {
       // bot.start, not @grammyjs/runner: it fetches the next batch, confirming this one's offset,
@@ -108,6 +125,11 @@ export class TelegramChannel implements Channel {
   }
 
   async pause(): Promise<void> {
+    if (this.webhook) {
+      await this.webhook.pause();
+      this.state = 'stopped';
+      return;
+    }
     const bot = this.bot;
     if (!bot?.isRunning()) return;
     // bot.stop confirms up to the update being handled: let its journal write finish first
@@ -121,6 +143,9 @@ export class TelegramChannel implements Channel {
 
   async stop(): Promise<void> {
     await this.pause();
+    // the webhook stays set at Telegram: updates sent while the daemon is down wait there for the next start
+    await this.webhook?.close();
+    this.webhook = undefined;
     this.state = 'stopped';
   }
 
@@ -129,6 +154,13 @@ export class TelegramChannel implements Channel {
   }
 
   async send(chunk: OutgoingChunk): Promise<string> {
+    const id = await this.post(chunk);
+    // the reply shows: the receipt has done its job
+    if (chunk.index === 0) this.receipts.replied(chunk.target);
+    return id;
+  }
+
+  private async post(chunk: OutgoingChunk): Promise<string> {
     const { target, text, index } = chunk;
     const api = this.api();
     if (chunk.safe) {
@@ -216,7 +248,8 @@ export class TelegramChannel implements Channel {
 
   status(): ChannelStatus {
     const silentMs = Date.now() - this.lastPollAnswer;
-    if (this.state === 'connected' && silentMs > POLL_SILENT_MS) {
+    if (this.state === 'connected' && this.webhook?.problem) return { state: 'reconnecting', lastError: this.webhook.problem };
+    if (this.state === 'connected' && !this.webhook && silentMs > POLL_SILENT_MS) {
       return { state: 'reconnecting', lastError: `getUpdates has not answered for ${Math.round(silentMs / 1000)} s` };
     }
     return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
@@ -230,14 +263,14 @@ export class TelegramChannel implements Channel {
   private async onMessage(message: Message): Promise<void> {
     const album = this.albums.take(message);
     if (album.length === 0) return this.log.debug({ chatId: message.chat.id, messageId: message.message_id }, 'part of an album; handled with its last message');
-    const decision = decideInbound(albumMessage(album), this.me!, (userId, isPrivate) => this.access.allows(userId, isPrivate), album.flatMap(filesOf));
+    const decision = decideInbound(albumMessage(album), this.me!, (userId, isPrivate) => this.access.allows(userId, isPrivate), this.name, album.flatMap(filesOf));
     const where = { chatId: message.chat.id, messageId: message.message_id };
     switch (decision.kind) {
       case 'ignore':
         this.log.debug({ reason: decision.reason, ...where }, 'message ignored');
         return;
       case 'stranger': {
-        this.log.info({ userId: decision.source.userId, ...where }, 'message from a user not in channels.telegram.allowed_user_ids; not answered');
+        this.log.info({ userId: decision.source.userId, ...where }, `message from a user not in ${this.options.account.configKey}.allowed_user_ids; not answered`);
         const answer = decision.refuse ? this.access.turnAway(decision.source, message.from?.username) : undefined;
         if (answer) this.sendDirect(decision.source, answer);
         return;
@@ -247,17 +280,50 @@ export class TelegramChannel implements Channel {
         return;
       case 'publish': {
         const { event } = decision;
-        if (!(await this.publish(event))) this.log.info({ sessionId: event.sessionId, eventId: event.id }, 'message seen before; not answered again');
-        else this.log.debug({ sessionId: event.sessionId, eventId: event.id }, 'message received');
+        if (!(await this.publish(event))) return this.log.info({ sessionId: event.sessionId, eventId: event.id }, 'message seen before; not answered again');
+        this.log.debug({ sessionId: event.sessionId, eventId: event.id }, 'message received');
+        this.receipts.seen(event.source);
       }
     }
   }
 
   /** A fixed answer that needs no LLM; not journaled, and not awaited so polling goes on. */
   private sendDirect(source: EventSource, text: string): void {
-    void this.send({ target: source, text, index: 0, eventId: `telegram:${source.chatId}:${source.messageId}:direct` }).catch((err: unknown) =>
+    void this.send({ target: source, text, index: 0, eventId: `${this.name}:${source.chatId}:${source.messageId}:direct` }).catch((err: unknown) =>
       this.log.warn({ chatId: source.chatId, reason: describeError(err) }, 'could not send a fixed answer'),
     );
+  }
+
+  /**
+   * mode: webhook. The route is served before setWebhook asks Telegram to use it; the webhook is
+   * left set at stop, so Telegram keeps what comes meanwhile. Polling mode deletes it (bot.start).
+   */
+  private async startWebhook(bot: Bot, apiRoot: string): Promise<void> {
+    const { webhook_url: url, webhook_secret: secret } = this.config();
+    const host = this.options.webhooks;
+    if (!url || !secret || !host) throw new ChannelError(`${this.options.account.configKey}.mode is webhook: webhook_url, webhook_secret and server.http_port (or webhook_port) are needed`, false, { fatal: true });
+    const api: WebhookApi = {
+      // the middleware returns onMessage's promise: handleUpdate resolves once the message is journaled
+      handle: (update) => bot.handleUpdate(update as Parameters<Bot['handleUpdate']>[0]),
+      setWebhook: (to, token) => bot.api.setWebhook(to, { secret_token: token, allowed_updates: ['message'] }),
+      info: () => bot.api.getWebhookInfo(),
+    };
+    this.webhook = await TelegramWebhook.open(host, url, () => this.config().webhook_secret ?? secret, api, this.log).catch((err: unknown) => {
+      this.state = 'failed';
+      this.lastError = describeError(err);
+      throw startError(err, apiRoot);
+    });
+    this.state = 'connected';
+    this.log.info({ bot: this.me?.username, path: new URL(url).pathname }, 'telegram webhook set: updates come over HTTP');
+  }
+
+  /** Sets the bot's reaction on a message, or removes it (`emoji` undefined); a receipt, see Receipts. */
+  private async react(target: EventSource, emoji: string | undefined): Promise<void> {
+    await this.api()
+      .setMessageReaction(target.chatId, Number(target.messageId), emoji ? [{ type: 'emoji', emoji: emoji as never }] : [])
+      .catch((err: unknown) => {
+        throw toChannelError(err, 'setMessageReaction');
+      });
   }
 
   private installTransformers(bot: Bot): void {
@@ -269,6 +335,7 @@ export class TelegramChannel implements Channel {
     const throttle: Transformer = (prev, method, payload, signal) => {
       const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
       if (typeof chatId !== 'number' && typeof chatId !== 'string') return prev(method, payload, signal);
+      if (RECEIPTS.has(method)) return limiter.receipt(chatId, () => prev(method, payload, signal)) ?? Promise.resolve({ ok: true as const, result: true as never });
       if (!BEST_EFFORT.has(method)) return limiter.schedule(chatId, () => prev(method, payload, signal));
       // a dropped typing action is as good as a sent one: the next pulse renews it
       return limiter.tryNow(chatId, () => prev(method, payload, signal)) ?? Promise.resolve({ ok: true as const, result: true as never });
@@ -280,10 +347,25 @@ export class TelegramChannel implements Channel {
       (skip: (method: string) => boolean, inner: Transformer): Transformer =>
       (prev, method, payload, signal) =>
         skip(method) ? prev(method, payload, signal) : inner(prev, method, payload, signal);
+    // each attempt as it comes back from the wire: 429s, and failures that get another try
+    const observe: Transformer = async (prev, method, payload, signal) => {
+      const { observer } = this.options;
+      try {
+        const res = await prev(method, payload, signal);
+        const code = res.ok ? 200 : res.error_code;
+        if (code === 429) observer.rateLimited('telegram');
+        if ((code === 429 || code >= 500) && !BEST_EFFORT.has(method) && !RECEIPTS.has(method)) observer.retried('telegram');
+        return res;
+      } catch (err) {
+        if (!signal?.aborted) observer.retried('telegram');
+        throw err;
+      }
+    };
     // Installed inside out: the last one sees each call first.
     bot.api.config.use(
+      observe,
       // getUpdates has grammY's own retry loop, which must see each failure so we can log it
-      unless((m) => BEST_EFFORT.has(m) || m === 'getUpdates', retry),
+      unless((m) => BEST_EFFORT.has(m) || RECEIPTS.has(m) || m === 'getUpdates', retry),
       throttle,
       (prev, method, payload, signal) => (method === 'getUpdates' ? this.watchPoll(() => prev(method, payload, signal), signal) : prev(method, payload, signal)),
       async (prev, method, payload, signal) => {

@@ -63,6 +63,7 @@ export function decideInbound(
   message: TelegramMessage,
   bot: BotIdentity,
   allows: (userId: string, isPrivate: boolean) => boolean,
+  channel = 'telegram',
   files: InboundFile[] = filesOf(message),
 ): InboundDecision {
   const { from, chat } = message;
@@ -82,7 +83,7 @@ export function decideInbound(
   const repliesToBot = message.reply_to_message?.from?.id === bot.id;
   if (!isPrivate && mentions.length === 0 && !repliesToBot && !command) return { kind: 'ignore', reason: 'not addressed to the bot' };
 
-  const source = sourceOf(message, from.id);
+  const source = sourceOf(message, from.id, channel);
   if (!allows(String(from.id), isPrivate)) return { kind: 'stranger', source, refuse: isPrivate };
 
   const content = cleanContent(text, mentions, command);
@@ -91,7 +92,7 @@ export function decideInbound(
     kind: 'publish',
     event: createEvent<InboundEvent>({
       // derived from the platform's ids: a redelivered update is a duplicate the journal refuses
-      id: `telegram:${chat.id}:${message.message_id}`,
+      id: `${channel}:${chat.id}:${message.message_id}`,
       type: 'inbound',
       sessionId: sessionIdOf(source),
       source,
@@ -135,15 +136,19 @@ function extensionOf(mime: string | undefined): string {
 }
 
 /** `telegram:<chat_id>`, plus `:<message_thread_id>` in a forum topic. */
+/**
+ * `telegram:<chat_id>` (`telegram.<account>:<chat_id>` for a bot other than the default one), plus
+ * `:<message_thread_id>` in a forum topic: two bots in one group are two conversations.
+ */
 export function sessionIdOf(source: EventSource): string {
-  return source.threadId ? `telegram:${source.chatId}:${source.threadId}` : `telegram:${source.chatId}`;
+  return source.threadId ? `${source.channel}:${source.chatId}:${source.threadId}` : `${source.channel}:${source.chatId}`;
 }
 
-function sourceOf(message: TelegramMessage, userId: number): EventSource {
+function sourceOf(message: TelegramMessage, userId: number, channel: string): EventSource {
   // message_thread_id is also set on replies in ordinary groups; only forum topics are threads of their own
   const topic = message.is_topic_message && message.message_thread_id !== undefined ? String(message.message_thread_id) : undefined;
   return {
-    channel: 'telegram',
+    channel,
     chatId: String(message.chat.id),
     userId: String(userId),
     messageId: String(message.message_id),

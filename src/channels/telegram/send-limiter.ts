@@ -119,6 +119,17 @@ export class SendLimiter {
     return call;
   }
 
+  /**
+   * A receipt (a reaction on the user's message): sent at once, beside the chat's queue rather than
+   * in it, so a message never waits for it; not counted against the windows, which are Telegram's
+   * limits on messages; dropped (undefined) while the chat is paused. Its own 429 pauses nothing
+   * and is not tried again: a receipt late by retry_after seconds says nothing anymore.
+   */
+  receipt<T>(chatId: number | string, send: () => Promise<T>): Promise<T> | undefined {
+    if (this.chatQueue(String(chatId)).pausedUntil > Date.now()) return undefined;
+    return send();
+  }
+
   /** How many chats have a queue right now (idle ones are forgotten once their window has passed). */
   get chatCount(): number {
     return this.chats.size;

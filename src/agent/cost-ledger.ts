@@ -1,0 +1,111 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Config } from '../config/schema.ts';
+import { writeFileAtomic } from '../core/atomic-write.ts';
+import type { Logger } from '../log.ts';
+import type { LlmObserver } from './failover-llm.ts';
+import type { LlmReply } from './llm.ts';
+import { utcDay } from './usage-store.ts';
+
+const periodSchema = z.object({ promptTokens: z.number(), completionTokens: z.number(), cost: z.number() });
+const ledgerSchema = z.object({
+  version: z.literal(1),
+  /** The UTC day and month (YYYY-MM-DD, YYYY-MM) the figures count. */
+  day: z.string(),
+  month: z.string(),
+  models: z.record(z.string(), z.object({ today: periodSchema, month: periodSchema })),
+});
+
+export type Period = z.infer<typeof periodSchema>;
+type Ledger = z.infer<typeof ledgerSchema>;
+/** Figures reach the disk this long after a change at most, and at stop. */
+const FLUSH_MS = 2000;
+
+/**
+ * Tokens and estimated cost per model, today and this month (UTC), from every LLM call the API
+ * reported usage for: turns, compactions, calls a fallback answered. Priced with limits.prices at
+ * the time of the call. Kept in `.mybot/costs.json` so a restart does not zero the month.
+ */
+export class CostLedger implements LlmObserver {
+  private ledger: Ledger;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly file: string | undefined,
+    private readonly prices: () => Config['limits']['prices'],
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.ledger = this.load();
+  }
+
+  answered(model: string, _seconds: number, usage: LlmReply['usage']): void {
+    if (!usage) return;
+    this.rollover();
+    const price = this.prices()[model];
+    const cost = price ? (usage.promptTokens * price.input_per_mtok + usage.completionTokens * price.output_per_mtok) / 1e6 : 0;
+    const entry = (this.ledger.models[model] ??= { today: emptyPeriod(), month: emptyPeriod() });
+    for (const period of [entry.today, entry.month]) {
+      period.promptTokens += usage.promptTokens;
+      period.completionTokens += usage.completionTokens;
+      period.cost += cost;
+    }
+    this.changed();
+  }
+
+  failed(): void {}
+
+  /** Per model, most expensive this month first. */
+  figures(): Array<{ model: string; today: Period; month: Period }> {
+    this.rollover();
+    return Object.entries(this.ledger.models)
+      .map(([model, { today, month }]) => ({ model, today, month }))
+      .sort((a, b) => b.month.cost - a.month.cost || a.model.localeCompare(b.model));
+  }
+
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.file) return;
+    try {
+      writeFileAtomic(this.file, JSON.stringify(this.ledger));
+    } catch (err) {
+      this.log.warn({ err }, 'could not save the cost ledger; retrying with the next change');
+    }
+  }
+
+  private rollover(): void {
+    const day = utcDay(this.now());
+    if (day === this.ledger.day) return;
+    const month = day.slice(0, 7);
+    for (const entry of Object.values(this.ledger.models)) {
+      entry.today = emptyPeriod();
+      if (month !== this.ledger.month) entry.month = emptyPeriod();
+    }
+    this.ledger.day = day;
+    this.ledger.month = month;
+    this.changed();
+  }
+
+  private load(): Ledger {
+    const day = utcDay(this.now());
+    const empty: Ledger = { version: 1, day, month: day.slice(0, 7), models: {} };
+    if (!this.file || !existsSync(this.file)) return empty;
+    try {
+      return ledgerSchema.parse(JSON.parse(readFileSync(this.file, 'utf8')));
+    } catch (err) {
+      this.log.warn({ file: this.file, reason: err instanceof Error ? err.message.slice(0, 200) : String(err) }, 'the cost ledger could not be read; counting from zero');
+      return empty;
+    }
+  }
+
+  private changed(): void {
+    if (!this.file || this.timer) return;
+    this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+}
+
+function emptyPeriod(): Period {
+  return { promptTokens: 0, completionTokens: 0, cost: 0 };
+}
