@@ -16,7 +16,9 @@ import { failureReply, ownerFix } from './failure-replies.ts';
 import type { UsageLimiter } from './limits.ts';
 import { historyOf, recordedTurn } from './history.ts';
 import type { Llm } from './llm.ts';
-import { runTurn, type TurnResult } from './loop.ts';
+import type { TurnResult } from './loop.ts';
+import { hasFiles, prepareMedia, runTurnSeeing, textMedia, withNotices, type TurnMedia } from './media-turn.ts';
+import type { MediaIntake } from '../media/intake.ts';
 import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
 import type { SkillCatalogue } from './skills.ts';
 import { SystemPrompt } from './system-prompt.ts';
@@ -55,6 +57,8 @@ export interface AgentWorkerDeps {
   memory?: MemoryFiles;
   /** For /schedules. */
   schedules?: ScheduleBook;
+  /** Photos, voice notes and files users send; without it (the terminal chat) messages are text. */
+  media?: MediaIntake;
   log: Logger;
   /** How long the model writes before its answer shows as a draft (default FIRST_DRAFT_AFTER_MS). */
   firstDraftAfterMs?: number;
@@ -174,6 +178,16 @@ export class AgentWorker implements Worker {
         log.warn({ sessionId: first.sessionId, eventId: first.id, chars: input.cutFrom, kept: config().agent.max_input_chars }, 'message too long: cut at agent.max_input_chars before it reached the model');
       }
       cutFrom = input.cutFrom;
+      // only files are waited for: a text-only burst goes to the call at once, as before
+      const reading = hasFiles(burst);
+      const media = reading ? await prepareMedia(this.deps.media, burst, input, this.abort.signal) : textMedia(burst, input);
+      // messages that came while the files were read (a download takes a while) join before the call starts
+      const late = reading && restarts < MAX_RESTARTS ? bus.takeQueued(first.sessionId, (next) => joinsBurst(first, next) && this.mergeable(next, owner)) : [];
+      if (late.length > 0) {
+        burst.push(...late);
+        continue;
+      }
+      if (media.empty) return this.reply(burst, media.notices.join('\n'));
       const drafts = new DraftPublisher(bus, first, this.deps.firstDraftAfterMs ?? FIRST_DRAFT_AFTER_MS);
       // not AbortSignal.any: on Node 20 a signal derived from the worker's long-lived one is never freed
       const call = new AbortController();
@@ -194,8 +208,9 @@ export class AgentWorker implements Worker {
           : () => undefined;
       const sent = { promptTokens: 0 };
       let result: TurnResult | undefined;
+      let seen = media;
       try {
-        result = await this.attempt(input.text, first, call.signal, drafts, () => (toolsRan = true), sent);
+        ({ media: seen, result } = await this.attempt(media, burst, call.signal, drafts, () => (toolsRan = true), sent));
       } catch (error) {
         if (!merged || this.abort.signal.aborted) throw error;
       } finally {
@@ -204,24 +219,38 @@ export class AgentWorker implements Worker {
         this.abort.signal.removeEventListener('abort', stop);
       }
       // also when the call had just finished: its answer did not see the messages that joined
-      if (merged || !result) {
+      if (merged) {
         this.cancelled(burst, sent.promptTokens);
         continue;
       }
+      // the model turned out to take no images, and without them nothing was left to ask
+      if (!result) return this.reply(burst, seen.notices.join('\n'));
       this.ownerTold = false;
-      await this.record(burst, input.text, result);
+      await this.record(burst, seen, result);
       return;
     }
   }
 
-  /** The LLM part of a turn; `sent.promptTokens` (estimated) is set as the request goes out. */
-  private async attempt(user: string, first: InboundEvent, signal: AbortSignal, drafts: DraftPublisher, beforeTools: () => void, sent: { promptTokens: number }): Promise<TurnResult> {
+  /**
+   * The LLM part of a turn; `sent.promptTokens` (estimated) is set as the request goes out. The
+   * media it returns is what the model saw in the end (without images, if it turned out to take none).
+   */
+  private async attempt(
+    media: TurnMedia,
+    burst: InboundEvent[],
+    signal: AbortSignal,
+    drafts: DraftPublisher,
+    beforeTools: () => void,
+    sent: { promptTokens: number },
+  ): Promise<{ media: TurnMedia; result?: TurnResult }> {
     const { llm, tools, config } = this.deps;
-    const actor = { source: first.source, sessionId: first.sessionId, owner: isOwner(config(), first.source) };
+    const first = burst[0]!;
+    const actor = { source: first.source, sessionId: first.sessionId, owner: isOwner(config(), first.source), eventId: first.id };
     const system = withMemory(this.systemPrompt.text(), this.deps.memory, actor);
-    const { window, tokens } = await this.windowFor(first.sessionId, system, user, signal);
+    const { window, tokens } = await this.windowFor(first.sessionId, system, media.text, signal);
     sent.promptTokens = tokens;
-    return runTurn({ llm, tools: tools.forTurn(actor), system, history: historyOf(window), user, maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools });
+    const input = { llm, tools: tools.forTurn(actor), system, history: historyOf(window), maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools };
+    return runTurnSeeing(input, media, burst, this.deps.media, config().llm.model);
   }
 
   /** A cancelled call is billed by most providers for its prompt: it counts toward the sender's token budget. */
@@ -231,8 +260,9 @@ export class AgentWorker implements Worker {
     this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, promptTokens }, 'answer cancelled before any of it showed: more messages came; answering them together');
   }
 
-  /** Records a finished turn in the session, then answers it. */
-  private async record(burst: InboundEvent[], user: string, result: TurnResult): Promise<void> {
+  /** Records a finished turn in the session (the user's text and files as the model read them), then answers it. */
+  private async record(burst: InboundEvent[], media: TurnMedia, result: TurnResult): Promise<void> {
+    const user = media.text;
     const { sessions, config } = this.deps;
     const first = burst[0]!;
     const model = result.model ?? config().llm.model;
@@ -250,7 +280,7 @@ export class AgentWorker implements Worker {
       this.deps.log.error({ err: error, sessionId: first.sessionId, eventId: first.id }, 'turn answered but not saved in the session history (disk trouble)');
       note = NOT_SAVED_NOTE;
     }
-    await this.reply(burst, result.reply + note);
+    await this.reply(burst, withNotices(result.reply + note, media.notices));
     this.deps.log.info({ sessionId: first.sessionId, eventId: first.id, messages: burst.length, tokens: result.tokens, rounds: result.added.length, model }, 'turn done');
   }
 

@@ -10,9 +10,16 @@ export interface ToolCall {
   arguments: string;
 }
 
+/** An image in a user message (OpenAI chat format): a data URL, built for one request from a saved file. */
+export interface ImagePart {
+  type: 'image_url';
+  image_url: { url: string };
+}
+export type UserPart = { type: 'text'; text: string } | ImagePart;
+
 export type ChatMessage =
   | { role: 'system'; content: string }
-  | { role: 'user'; content: string }
+  | { role: 'user'; content: string | UserPart[] }
   | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
   | { role: 'tool'; tool_call_id: string; content: string };
 

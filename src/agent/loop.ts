@@ -1,5 +1,5 @@
 import { repairHistory } from './history.ts';
-import type { ChatMessage, Llm, OnText } from './llm.ts';
+import type { ChatMessage, ImagePart, Llm, OnText } from './llm.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 export interface TurnInput {
@@ -12,6 +12,8 @@ export interface TurnInput {
   signal: AbortSignal;
   /** Sees each round's answer grow while the model writes it (a round that ends in tool calls is superseded). */
   onText?: OnText;
+  /** Images the user sent, shown to the model with `user` in this request only. */
+  images?: ImagePart[];
   /** Called before the first tool of the turn runs: from then on the turn has effects outside the conversation. */
   beforeTools?: () => void;
 }
@@ -34,7 +36,8 @@ export interface TurnResult {
 export async function runTurn(input: TurnInput): Promise<TurnResult> {
   const { llm, tools, maxRounds, signal } = input;
   const specs = tools.specs();
-  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), { role: 'user', content: input.user }];
+  const user: ChatMessage = { role: 'user', content: input.images?.length ? [{ type: 'text', text: input.user }, ...input.images] : input.user };
+  const messages: ChatMessage[] = [{ role: 'system', content: input.system }, ...repairHistory(input.history), user];
   const added: ChatMessage[] = [];
   const usage = { promptTokens: 0, completionTokens: 0 };
   let model: string | undefined;

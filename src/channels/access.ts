@@ -49,7 +49,7 @@ export class RefusalLimiter {
 
 export const REFUSAL_TEXT = "Sorry, I only answer people my owner has allowed. Ask them to add your user id to allowed_user_ids.";
 export const PAIRING_GROUP_TEXT = 'Sorry, I only answer people my owner has approved. Write to me in a direct message to ask for access.';
-export const TEXT_ONLY_TEXT = 'I can only read text for now.';
+export const TEXT_ONLY_TEXT = "I can read text, photos, voice notes and files, but not this kind of message.";
 
 export function pairingText(code: string): string {
   return `Hi! I only answer people my owner has approved. Your pairing code is ${code} (valid for an hour): send it to my owner, who can approve it with /pair approve ${code}.`;

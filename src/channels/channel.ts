@@ -1,5 +1,6 @@
-import type { EventSource, InboundEvent } from '../core/events.ts';
+import type { EventSource, InboundEvent, InboundFile } from '../core/events.ts';
 import type { Worker } from '../core/worker.ts';
+import type { FileLocation } from '../media/download.ts';
 
 /** Publishes an inbound event; resolves once it is durable (false: a duplicate, already handled). */
 export type Publish = (event: InboundEvent) => Promise<boolean>;
@@ -16,6 +17,17 @@ export interface OutgoingChunk {
    * `render(..., 'safe')`), sent in the safest form, plain text quoting nothing.
    */
   safe?: { piece: number };
+}
+
+/** A workspace file for a chat (the `send_file` tool); `caption` may be empty. */
+export interface OutgoingFile {
+  target: EventSource;
+  /** Absolute path. */
+  path: string;
+  name: string;
+  caption: string;
+  /** The outbound event it belongs to: a platform idempotency key, as for chunks. */
+  eventId: string;
 }
 
 export interface ChannelStatus {
@@ -55,4 +67,10 @@ export interface Channel extends Worker {
   remove?(target: EventSource, messageId: string): Promise<void>;
   sendTyping(target: EventSource): Promise<void>;
   status(): ChannelStatus;
+  /** Where a file a user sent can be downloaded: on the platform's own file host only. */
+  locateFile?(file: InboundFile, signal: AbortSignal): Promise<FileLocation>;
+  /** Sends a file, an image as a photo where the platform has them; throws ChannelError (not retryable when too large). */
+  sendFile?(file: OutgoingFile): Promise<string | void>;
+  /** The largest file `sendFile` can send to this chat, in bytes. */
+  maxFileBytes?(target: EventSource): number;
 }

@@ -6,6 +6,7 @@ import type { Worker } from '../core/worker.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from './channel.ts';
 import { chatKey, EditPacer } from './edit-pacer.ts';
+import { sendOutboundFile } from './file-delivery.ts';
 import { ReplyDrafts, type DraftTiming, type ShownMessage } from './reply-drafts.ts';
 import { TypingIndicators } from './typing-indicators.ts';
 
@@ -90,7 +91,8 @@ export class DeliveryWorker implements Worker {
       this.log.warn({ sessionId: event.sessionId, eventId: event.id, channel: event.source.channel }, 'reply for a channel that is not running; kept for the next start');
       return;
     }
-    const chunks = channel.render(event.content);
+    // a file (send_file) is one send, its caption the content
+    const chunks = event.file ? [event.content] : channel.render(event.content);
     const progress: DeliveryProgress = this.bus.progress(event.id) ?? { chunks: 0 };
     try {
       // before anything goes out: a typing request landing after the reply would show "typing…" under it
@@ -113,6 +115,7 @@ export class DeliveryWorker implements Worker {
    * when the platform refused it in every form: the reply is then in the dead letters.
    */
   private async putChunk(channel: Channel, event: OutboundEvent, text: string, index: number, draft: ShownMessage | undefined, piecesSent: number, progress: DeliveryProgress): Promise<boolean> {
+    if (event.file) return this.putFile(channel, { ...event, file: event.file });
     if (piecesSent === 0) {
       try {
         await this.put(channel, event, text, index, draft);
@@ -132,6 +135,19 @@ export class DeliveryWorker implements Worker {
     } catch (err) {
       if (!isRefusal(err)) throw err;
       this.log.error({ err, sessionId: event.sessionId, eventId: event.id, chunk: index }, 'the platform refused the reply in every form; it is kept in .mybot/dead-letters.jsonl and not tried again');
+      await this.bus.deadLetter(event, err.message);
+      return false;
+    }
+  }
+
+  /** A file has no safer form: refused (too large, chat gone), it goes to the dead letters. */
+  private async putFile(channel: Channel, event: Parameters<typeof sendOutboundFile>[1]): Promise<boolean> {
+    try {
+      await this.withRetry(event, 0, () => sendOutboundFile(channel, event));
+      return true;
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      this.log.error({ err, sessionId: event.sessionId, eventId: event.id, file: event.file.name }, 'the platform refused the file; it is kept in .mybot/dead-letters.jsonl and not tried again');
       await this.bus.deadLetter(event, err.message);
       return false;
     }

@@ -115,6 +115,12 @@ export const configSchema = z.strictObject({
       temperature: z.number().min(0).max(2).optional(),
       /** Replies appear while the model writes them (messages edited in place). */
       stream: z.boolean().default(true),
+      /** Photos go to the model as images; off, or refused by the endpoint, the user is told and the text is still answered. */
+      vision: z.boolean().default(true),
+      /** For voice notes and audio files: an OpenAI-compatible /audio/transcriptions model; '' turns transcription off. */
+      transcription_model: z.string().default('whisper-1'),
+      /** Where transcriptions go, when not to llm.api_base (same key). */
+      transcription_api_base: z.url().optional(),
       /** Tried in order when the model before fails (retryable after its retries, or 404). */
       fallbacks: z.array(fallback).default([]),
       /** A model whose calls keep failing is skipped this long, then tried again. */
@@ -133,6 +139,8 @@ export const configSchema = z.strictObject({
       debounce_ms: z.number().int().min(0).max(60_000).default(0),
       /** A message (or a burst of them) longer than this is cut, with a note, before the model or the history see it. */
       max_input_chars: z.number().int().min(1000).default(32_000),
+      /** Text files (and a PDF's text) up to this many KB are given to the model; larger ones are skipped or cut. */
+      max_file_kb: z.number().int().min(1).max(10_240).default(512),
       /** For schedules (cron times, "at 9"): unset, the machine's time zone. */
       timezone: timeZone.optional(),
     })

@@ -63,5 +63,5 @@ export function prepareWorkspace(workspace: string): void {
 
 /** Templates are what default_workspace ships in git; never the user's config, the daemon's state, what it remembers or an owner's jobs. */
 function isTemplate(entry: string): boolean {
-  return !['config.user.yaml', 'config.runtime.yaml', '.mybot', 'sessions', 'logs', 'MEMORY.md', 'memory', 'schedules'].includes(entry);
+  return !['config.user.yaml', 'config.runtime.yaml', '.mybot', 'sessions', 'logs', 'inbox', 'MEMORY.md', 'memory', 'schedules'].includes(entry);
 }

@@ -5,4 +5,6 @@ export interface Actor {
   source: EventSource;
   sessionId: string;
   owner: boolean;
+  /** In a turn: the first message it answers, what the turn's outbound ids derive from (send_file). */
+  eventId?: string;
 }

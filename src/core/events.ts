@@ -22,12 +22,40 @@ interface BaseEvent {
   source: EventSource;
 }
 
+/**
+ * A file a user sent, as the platform described it: enough to fetch it later, so the message is
+ * journaled before anything is downloaded. What was read from it is kept beside the saved copy
+ * in the workspace's inbox (src/media/inbox.ts), where a replay finds it.
+ */
+export interface InboundFile {
+  kind: 'image' | 'voice' | 'audio' | 'video_note' | 'video' | 'document';
+  /** The platform's id of the file (Telegram file_id, Discord attachment id). */
+  fileId: string;
+  /** The name to save it under: the user's file name, or one made from the kind. */
+  name: string;
+  mime?: string;
+  /** In bytes, as the platform announced it. */
+  size?: number;
+  /** Where the platform serves it, when it said (Discord's attachment URL). */
+  url?: string;
+}
+
 export interface InboundEvent extends BaseEvent {
   type: 'inbound';
+  /** The text, or a file's caption; may be empty when files came. */
   content: string;
   retryCount: number;
+  files?: InboundFile[];
   /** Set on a task the scheduler fired: never merged into a user's burst of messages. */
   scheduled?: { job: string; dueAt: number };
+}
+
+/** A workspace file the agent sends to the chat (the `send_file` tool); `content` is its caption. */
+export interface OutboundFile {
+  /** Absolute path, inside the workspace. */
+  path: string;
+  /** The name the chat shows. */
+  name: string;
 }
 
 export interface OutboundEvent extends BaseEvent {
@@ -37,6 +65,7 @@ export interface OutboundEvent extends BaseEvent {
   error?: string;
   /** Id of the InboundEvent this answers. */
   inReplyTo: string;
+  file?: OutboundFile;
 }
 
 /** Not journaled: the agent is (or stopped) working on a session, so channels show "typing…". */

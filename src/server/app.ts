@@ -10,6 +10,7 @@ import { bashTool } from '../agent/tools/bash.ts';
 import { fileTools } from '../agent/tools/files.ts';
 import { memoryTools } from '../agent/tools/memory.ts';
 import { ToolRegistry } from '../agent/tools/registry.ts';
+import { sendFileTool } from '../agent/tools/send-file.ts';
 import { scheduleTools } from '../agent/tools/schedules.ts';
 import { useSkillTool } from '../agent/tools/skills.ts';
 import { webFetchTool } from '../agent/tools/web.ts';
@@ -30,6 +31,8 @@ import { OutboundEvent } from '../core/events.ts';
 import { Journal } from '../core/journal.ts';
 import { LocalBus } from '../core/local-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
+import { MediaIntake, type FileSource } from '../media/intake.ts';
+import { OpenAiTranscriber } from '../media/transcriber.ts';
 import { registerSecret, type Logger } from '../log.ts';
 import { jobFiles } from '../schedules/job-files.ts';
 import { ScheduleBook } from '../schedules/schedule-book.ts';
@@ -101,11 +104,12 @@ export class App {
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
+    const sendFile = sendFileTool({ workspace, bus: this.bus, maxFileBytes: (target) => this.channels.get(target.channel)?.maxFileBytes?.(target) });
     const memory = new MemoryFiles(workspace);
     const schedules = options.ephemeral
       ? undefined
       : new ScheduleBook({ store: new ScheduleStore(this.paths.schedules, log), files: jobFiles(join(workspace, 'schedules'), log), config: this.current, clock: systemClock, log });
-    const tools = new ToolRegistry([...fileTools(workspace), useSkillTool(skills), ...memoryTools(memory), ...(schedules ? scheduleTools(schedules) : []), ...bash, ...web]);
+    const tools = new ToolRegistry([...fileTools(workspace), sendFile, useSkillTool(skills), ...memoryTools(memory), ...(schedules ? scheduleTools(schedules) : []), ...bash, ...web]);
     const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
     this.pairing = new PairingStore(this.paths.pairing);
     // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
@@ -116,7 +120,8 @@ export class App {
     const observer: LlmObserver = { answered: (...args) => observers.forEach((o) => o.answered(...args)), failed: (...args) => observers.forEach((o) => o.failed(...args)) };
     const llm = new FailoverLlm({ settings: () => this.current().llm, log, observer });
     const { pairing, usage } = this;
-    this.agent = new AgentWorker({ bus: this.bus, llm, sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), log });
+    const media = new MediaIntake({ workspace, config: this.current, transcriber: new OpenAiTranscriber(() => this.current().llm), fileSource: (name) => this.fileSource(name), log });
+    this.agent = new AgentWorker({ bus: this.bus, llm, sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), media, log });
     this.scheduler = schedules && new SchedulerWorker({ book: schedules, publish: (event) => this.bus.publish(event), clock: systemClock, config: this.current, log });
     const meter = (this.meter = metrics && new MessageMeter(metrics));
     this.publish = meter
@@ -128,6 +133,12 @@ export class App {
       : (event) => this.bus.publish(event);
     this.supervisor = new Supervisor(log, options.onFatal);
     this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
+  }
+
+  /** The running channel that can say where its users' files are. */
+  private fileSource(name: string): FileSource | undefined {
+    const channel = this.channels.get(name);
+    return channel?.locateFile ? { locateFile: (file, signal) => channel.locateFile!(file, signal) } : undefined;
   }
 
   static async start(options: AppOptions): Promise<App> {

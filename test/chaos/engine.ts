@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Daemon } from '../helpers/daemon.ts';
+import { loadMediaCorpus } from '../helpers/media-corpus.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 import { Rng } from './rng.ts';
 import { filesUnder, findSecrets } from './secrets.ts';
@@ -27,6 +28,8 @@ export interface ChaosOptions {
   /** Share of messages answered with a long, multi-chunk reply, and of those answered after a tool call. */
   longShare?: number;
   toolShare?: number;
+  /** Share of messages that carry a file of the media corpus (test/corpus/media.json), the text as its caption. */
+  mediaShare?: number;
   /** Progress lines (the CLI prints them; the test stays quiet). */
   progress?: (line: string) => void;
 }
@@ -43,6 +46,8 @@ export interface ChaosResult extends Score {
   discordCaughtUp: number;
   /** Where a token or API key showed up: daemon output, workspace files, bot messages. */
   secretsFound: string[];
+  /** Messages that carried a file, and the file downloads the platforms served (a kill between a download and its save costs one more). */
+  media: { sent: number; downloads: number };
   /** Did the last daemon stop cleanly (SIGTERM → exit 0)? */
   cleanExit: boolean;
   /** For each duplicated message: when each of its sends reached the platform, relative to the nearest kill. */
@@ -116,13 +121,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
   };
 
+  const corpus = loadMediaCorpus();
+  let mediaSent = 0;
   const sender = async (): Promise<void> => {
     for (let idx = 0; idx < options.messages; idx++) {
       await sleep(rng.int(...options.gapMs));
       const session = rng.pick(world.sessions);
-      const parts = rng.chance(options.longShare ?? 0.1) ? rng.int(12, 30) : 1;
+      // a file's lines for the user follow the answer: kept short, they stay in its tagged chunk
+      const file = rng.chance(options.mediaShare ?? 0.15) ? rng.pick(corpus).file : undefined;
+      const parts = !file && rng.chance(options.longShare ?? 0.1) ? rng.int(12, 30) : 1;
       world.plans.set(idx, { parts, tool: rng.chance(options.toolShare ?? 0.1) });
-      const eventId = session.say(`m${idx} hello from ${session.key}`);
+      if (file) mediaSent++;
+      const eventId = session.say(`m${idx} hello from ${session.key}`, file);
       sent.push({ idx, session, eventId, at: Date.now(), parts });
     }
   };
@@ -163,6 +173,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       startsWithReplay: daemons.filter((d) => d.hasLog('replaying events not acknowledged before the last stop')).length,
       discordCaughtUp: daemons.flatMap((d) => d.lines.filter((l) => l.msg === 'caught up on messages sent while the gateway session was down')).reduce((n, l) => n + Number(l['missed'] ?? 0), 0),
       secretsFound: findSecrets(SECRETS, texts),
+      media: { sent: mediaSent, downloads: world.telegram.downloads.length + world.discord.downloads.length },
       cleanExit,
       duplicateDetails: [...result.duplicated, ...inDoubt].map((r) => `m${r.idx}@${r.session.key}: ${sendsOf(world, r.idx, kills)}`),
       telegramInDoubt: inDoubt,
@@ -223,6 +234,7 @@ export function formatResult(r: ChaosResult): string {
     ...r.orderDetails.map((d) => `    ${d}`),
     `scheduled job due times:  ${r.ticks.dues} (every minute, the clock moved a minute at a time); delivered ${r.ticks.delivered}, lost ${r.ticks.lost.length}, duplicated ${r.ticks.duplicated.length}${[...r.ticks.lost, ...r.ticks.duplicated].length ? `  (lost: ${r.ticks.lost.join(', ') || '-'}; duplicated: ${r.ticks.duplicated.join(', ') || '-'})` : ''}`,
     `restarts:                 ${r.restarts} (SIGKILL, then a fresh start on the same workspace)`,
+    `messages with a file:     ${r.media.sent} (test/corpus/media.json); file downloads: ${r.media.downloads} (skipped files are not downloaded)`,
     `other bot messages:       ${r.untagged.length}${r.untagged.length ? `  (${r.untagged.slice(0, 3).join(' | ')})` : ''}`,
     `secrets in logs/files/replies: ${r.secretsFound.length}${r.secretsFound.length ? `  (${r.secretsFound.join(', ')})` : ''}`,
     `LLM requests:             ${r.llmRequests} (${r.llmCallsRepeated} made again after a kill cut them short)`,

@@ -2,6 +2,7 @@ import { FakeDiscord } from '../fakes/discord.ts';
 import { FakeOpenAI, type FakeReply, type FakeRequest } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { OPEN_ACCESS } from '../helpers/config.ts';
+import type { TestFile } from '../helpers/media-corpus.ts';
 import type { Rng } from './rng.ts';
 import { tickReply } from './ticker.ts';
 
@@ -18,8 +19,8 @@ export type Platform = 'telegram' | 'discord';
 export interface ChaosSession {
   key: string;
   platform: Platform;
-  /** Sends a user message; returns the bus event id the daemon will give it. */
-  say(text: string): string;
+  /** Sends a user message, with a file when given (its caption); returns the bus event id the daemon will give it. */
+  say(text: string, file?: TestFile): string;
   /** What the bot has posted in this conversation, oldest first. */
   botTexts(): string[];
 }
@@ -96,8 +97,8 @@ export class ChaosWorld {
     this.sessions.push({
       key,
       platform: 'telegram',
-      say: (text) => {
-        const message = telegram.userSays({ ...where, text });
+      say: (text, file) => {
+        const message = telegram.userSays({ ...where, ...(file ? { caption: text, ...telegramFile(file) } : { text }) });
         return `telegram:${message.chat.id}:${message.message_id}`;
       },
       botTexts: () =>
@@ -113,7 +114,10 @@ export class ChaosWorld {
     this.sessions.push({
       key,
       platform: 'discord',
-      say: (content) => `discord:${channelId}:${discord.userSays({ channelId, content, mentionBot: mention }).id}`,
+      say: (content, file) => {
+        const files = file ? [{ name: file.name, data: file.data, contentType: file.mime, voice: file.kind === 'voice' }] : [];
+        return `discord:${channelId}:${discord.userSays({ channelId, content, mentionBot: mention, files }).id}`;
+      },
       botTexts: () => discord.sentMessages(channelId).map((m) => m.content),
     });
   }
@@ -124,7 +128,9 @@ export class ChaosWorld {
    */
   private answer(req: FakeRequest, rng: Rng): FakeReply {
     const user = [...req.messages].reverse().find((m) => m?.role === 'user');
-    const text = String(user?.content ?? '');
+    // with images the content is a list of parts: the text is in its text part
+    const content = user?.content as unknown;
+    const text = Array.isArray(content) ? content.map((p: { type?: string; text?: string }) => (p.type === 'text' ? p.text : '')).join('') : String(content ?? '');
     const tick = tickReply(text);
     if (tick) return { content: tick, delayMs: 100 };
     const planned = [...text.matchAll(TAGS)].flatMap((m) => {
@@ -140,4 +146,11 @@ export class ChaosWorld {
     }
     return { content: planned.map(({ idx, plan }) => replyText(idx, plan.parts)).join('\n\n'), delayMs };
   }
+}
+
+/** A test file as the Telegram fake sends it: a photo, a voice note or a document. */
+function telegramFile(file: TestFile): Parameters<FakeTelegram['userSays']>[0] {
+  if (file.kind === 'photo') return { photo: file.data };
+  if (file.kind === 'voice') return { voice: file.data };
+  return { document: { name: file.name, mime: file.mime, data: file.data } };
 }

@@ -27,7 +27,8 @@ type Surface = 'telegram-private' | 'telegram-group' | 'discord-dm' | 'discord-g
  * What the echoing fake LLM answered, one entry per user message: messages queued while the agent
  * answered reach it as one turn, one echo of all of them a blank line apart.
  */
-const answered = (replies: string[]): string[] => replies.flatMap((r) => (r.startsWith('echo: ') ? r.slice('echo: '.length).split('\n\n') : [r]));
+const answered = (replies: string[]): string[] =>
+  replies.flatMap((r) => (r.startsWith('echo: ') ? r.slice('echo: '.length).split('\n\n') : [r])).map((r) => r.replace(/^\[The user sent an image, saved as inbox\/[^\]]+\]$/, '[image]'));
 const answers = (m: CorpusMessage, surface: Surface) => m.expect === 'answer' || (m.expect === 'none-in-telegram-private' && surface !== 'telegram-private');
 
 /**
@@ -48,7 +49,8 @@ describe('bad input through Telegram and Discord', () => {
     [telegram, discord, llm] = await Promise.all([FakeTelegram.start(), FakeDiscord.start({ heartbeatIntervalMs: 1_000 }), FakeOpenAI.start()]);
     // long input gets a short answer: the corpus is about what comes in; short input is echoed, to see how it goes out
     llm.setResponder((req) => {
-      const text = String(req.messages.at(-1)?.content ?? '');
+      const content = req.messages.at(-1)?.content;
+      const text = Array.isArray(content) ? content.map((p) => (p.type === 'text' ? p.text : '')).join('') : String(content ?? '');
       return { content: text.length > 300 ? `got ${text.length} characters` : `echo: ${text}` };
     });
     daemon = await Daemon.start({ config: fakesConfig({ llm, telegram, discord }) });
@@ -129,17 +131,18 @@ describe('bad input through Telegram and Discord', () => {
     expect(answered(telegram.botMessages(chatId).map((m) => m.text ?? ''))).toEqual([
       'original',
       TEXT_ONLY_TEXT,
-      TEXT_ONLY_TEXT,
+      '[image]',
       'what is in this picture?',
+      '[image]',
       'about the deleted one',
       'odd entities',
       'last',
     ]);
-    expect(llm.requests.length - calls).toBeLessThanOrEqual(5);
+    expect(llm.requests.length - calls).toBeLessThanOrEqual(6);
     expect(daemon.exitCode).toBeUndefined();
   });
 
-  it('Discord: edits, attachments only, system and unknown message types, replies to deleted messages, unknown events', async () => {
+  it('Discord: edits, images without text, system and unknown message types, replies to deleted messages, unknown events', async () => {
     const dm = discord.dmChannelFor(discord.nextId(), 'events');
     const calls = llm.requests.length;
     const first = discord.userSays({ channelId: dm.id, content: 'original' });
@@ -155,8 +158,8 @@ describe('bad input through Telegram and Discord', () => {
     discord.gateway.dispatch('SOME_FUTURE_EVENT', { id: '1', what: 'a newer gateway' });
     discord.userSays({ channelId: dm.id, content: 'last' });
     await waitFor(() => discord.sentMessages(dm.id).some((m) => m.content.endsWith('last')), 10_000, 'the last answer');
-    expect(answered(discord.sentMessages(dm.id).map((m) => m.content))).toEqual(['original', TEXT_ONLY_TEXT, 'about the deleted one', 'last']);
-    expect(llm.requests.length - calls).toBeLessThanOrEqual(3);
+    expect(answered(discord.sentMessages(dm.id).map((m) => m.content))).toEqual(['original', '[image]', '[image]', 'about the deleted one', 'last']);
+    expect(llm.requests.length - calls).toBeLessThanOrEqual(4);
     expect(daemon.exitCode).toBeUndefined();
   });
 });

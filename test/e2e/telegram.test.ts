@@ -193,13 +193,12 @@ describe('Telegram channel, end to end: the real daemon against a fake Bot API a
     expect(typing.length).toBeGreaterThanOrEqual(2);
   });
 
-  it('survives a photo, a sticker, an empty text, a 4096-character text and NUL/emoji/RTL text', async () => {
-    telegram.userSays({ chatId: USERS.media, photo: true });
+  it('survives a sticker, a photo, an empty text, a 4096-character text and NUL/emoji/RTL text', async () => {
     telegram.userSays({ chatId: USERS.media, sticker: true });
     telegram.userSays({ chatId: USERS.media, photo: true, caption: 'what is in this picture?' });
     telegram.userSays({ chatId: USERS.media, text: '' });
-    const media = await waitForReplies(USERS.media, 3);
-    expect(media.map((m) => m.text)).toEqual([TEXT_ONLY_TEXT, TEXT_ONLY_TEXT, 'echo: what is in this picture?']);
+    const media = await waitForReplies(USERS.media, 2);
+    expect(media.map((m) => m.text)).toEqual([TEXT_ONLY_TEXT, expect.stringMatching(/^echo: what is in this picture\?\n\n\[The user sent an image, saved as inbox\/telegram_1007\/\d+-0-photo\.jpg\]$/)]);
 
     const big = `${'lorem ipsum '.repeat(342).slice(0, 4095)}!`;
     expect(big).toHaveLength(4096);
@@ -214,7 +213,7 @@ describe('Telegram channel, end to end: the real daemon against a fake Bot API a
 
     // still alive, and nothing else was answered
     telegram.userSays({ chatId: USERS.media, text: 'still there?' });
-    expect((await waitForReplies(USERS.media, 4))[3]!.text).toBe('echo: still there?');
+    expect((await waitForReplies(USERS.media, 3))[2]!.text).toBe('echo: still there?');
     expect(daemon.exitCode).toBeUndefined();
     expect(daemon.lines.filter((l) => l.level >= 50)).toEqual([]);
   });

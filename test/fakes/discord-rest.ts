@@ -22,6 +22,7 @@ export interface UploadedFile {
   name: string;
   size: number;
   contentType: string;
+  data: Buffer;
 }
 
 export interface RestRequestRecord {
@@ -62,6 +63,9 @@ const NOT_FOUND: Reply = { status: 404, body: { message: '404: Not Found', code:
 const UNKNOWN_CHANNEL: Reply = { status: 404, body: { message: 'Unknown Channel', code: 10003 } };
 const UNKNOWN_MESSAGE: Reply = { status: 404, body: { message: 'Unknown Message', code: 10008 } };
 const EMPTY_MESSAGE: Reply = { status: 400, body: { message: 'Cannot send an empty message', code: 50006 } };
+/** https://discord.com/developers/docs/reference#uploading-files: 10 MB in a server without boosts. */
+const UPLOAD_LIMIT = 10 * 1_048_576;
+const TOO_LARGE: Reply = { status: 413, body: { message: 'Request entity too large', code: 40005 } };
 
 /** The HTTP half of the fake Discord: routes under /api/v10, auth, validation, nonce, injected faults. */
 export class FakeDiscordRest {
@@ -115,6 +119,8 @@ export class FakeDiscordRest {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
+    // attachments are served beside the API, as the CDN serves them beside discord.com
+    if (url.pathname.startsWith('/attachments/')) return this.serveAttachment(method, url.pathname, res);
     const path = url.pathname.replace(API_PREFIX, '');
     const record: RestRequestRecord = { method, path, query: Object.fromEntries(url.searchParams), body: undefined, files: [], at: Date.now(), status: 0 };
     this.requests.push(record);
@@ -207,6 +213,7 @@ export class FakeDiscordRest {
       const embeds = Array.isArray(body['embeds']) ? (body['embeds'] as unknown[]) : [];
       const stickers = Array.isArray(body['sticker_ids']) ? body['sticker_ids'].length : 0;
       if (!content && embeds.length === 0 && files.length === 0 && stickers === 0 && !body['poll']) return EMPTY_MESSAGE;
+      if (files.some((file) => file.size > UPLOAD_LIMIT)) return TOO_LARGE;
 
       const nonce = body['nonce'];
       if (nonce !== undefined && nonce !== null) {
@@ -293,9 +300,18 @@ export class FakeDiscordRest {
   }
 
   private attachmentFor(channelId: string, file: UploadedFile): FakeAttachment {
-    const id = this.world.nextId();
-    const url = `http://127.0.0.1:${this.world.port}/attachments/${channelId}/${id}/${encodeURIComponent(file.name)}`;
-    return { id, filename: file.name, size: file.size, url, proxy_url: url, content_type: file.contentType };
+    return this.world.storeAttachment(channelId, { name: file.name, data: file.data, contentType: file.contentType });
+  }
+
+  private async serveAttachment(method: string, path: string, res: ServerResponse): Promise<void> {
+    const data = this.world.attachmentData.get(path);
+    if (method !== 'GET' || !data) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
+      return;
+    }
+    if (this.world.fileLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.world.fileLatencyMs));
+    this.world.downloads.push(path);
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }).end(data);
   }
 }
 
@@ -355,7 +371,7 @@ async function readBody(req: IncomingMessage): Promise<{ body: unknown; files: U
   let body: unknown;
   const files: UploadedFile[] = [];
   for (const [field, value] of form.entries()) {
-    if (typeof value !== 'string') files.push({ field, name: value.name, size: value.size, contentType: value.type });
+    if (typeof value !== 'string') files.push({ field, name: value.name, size: value.size, contentType: value.type, data: Buffer.from(await value.arrayBuffer()) });
     else if (field === 'payload_json') body = JSON.parse(value) as unknown;
   }
   return { body, files };

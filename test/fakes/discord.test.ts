@@ -237,4 +237,20 @@ describe('FakeDiscord with the real discord.js client', () => {
     expect(disconnects).toEqual([4014]);
     expect(fake.identifyCount).toBe(0);
   });
+
+  it('serves the bytes of attachments users send, marks voice messages, and keeps files the bot uploads (10 MB)', async () => {
+    const { client, received } = await connect();
+    const dm = fake.dmChannelFor(fake.nextId(), 'eve');
+    fake.userSays({ channelId: dm.id, content: '', files: [{ name: 'voice-message.ogg', data: Buffer.from('ogg'), contentType: 'audio/ogg', voice: true }] });
+    const [message] = await waitFor(() => received.length > 0 && received, 5_000, 'the voice message');
+    const attachment = message!.attachments.first()!;
+    expect([attachment.name, attachment.contentType, attachment.size, message!.flags.has('IsVoiceMessage')]).toEqual(['voice-message.ogg', 'audio/ogg', 3, true]);
+    expect(Buffer.from(await (await fetch(attachment.url)).arrayBuffer()).toString()).toBe('ogg');
+    expect(fake.downloads).toHaveLength(1);
+
+    const sent = (await client.rest.post(`/channels/${dm.id}/messages`, { body: { content: 'here' }, files: [{ name: 'data.csv', data: Buffer.from('a,b') }] })) as { attachments: Array<{ url: string }> };
+    expect(Buffer.from(await (await fetch(sent.attachments[0]!.url)).arrayBuffer()).toString()).toBe('a,b');
+    expect(fake.sentMessages(dm.id).map((m) => [m.content, m.attachments.map((a) => a.filename)])).toEqual([['here', ['data.csv']]]);
+    await expect(client.rest.post(`/channels/${dm.id}/messages`, { body: {}, files: [{ name: 'huge.bin', data: Buffer.alloc(11 * 1_048_576) }] })).rejects.toThrow(/too large/i);
+  });
 });

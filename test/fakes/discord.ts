@@ -26,11 +26,22 @@ export interface UserSaysOptions {
   replyToMessageId?: string;
   /** A reply pings the replied-to author (puts them in `mentions`) unless this is false. */
   replyPing?: boolean;
+  /** That many small PNG images, or these files (a voice message with `voice`). */
   attachments?: number;
+  files?: FakeUpload[];
   mentionEveryone?: boolean;
   type?: number;
   /** When it was sent (ms since the epoch; default now): its snowflake and timestamp say so, e.g. a message from hours ago. */
   at?: number;
+}
+
+/** A file a user attaches: its bytes are served at the attachment's URL. */
+export interface FakeUpload {
+  name: string;
+  data: Buffer;
+  contentType?: string;
+  /** Sent as a voice message (flag IS_VOICE_MESSAGE), as the Discord app records one. */
+  voice?: boolean;
 }
 
 export interface TypingCall {
@@ -62,6 +73,10 @@ export type { RestFault, RestRequestRecord, RestRouteMatch };
 
 export const ChannelType = { GUILD_TEXT: 0, DM: 1, PUBLIC_THREAD: 11, PRIVATE_THREAD: 12 } as const;
 const DISCORD_EPOCH = 1_420_070_400_000n;
+/** https://discord.com/developers/docs/resources/message#message-object-message-flags */
+const VOICE_MESSAGE_FLAG = 1 << 13;
+/** A 1 × 1 PNG, what `attachments: n` sends. */
+const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const MENTION = /<@!?(\d+)>/g;
 
 /** Increasing snowflake ids (timestamp << 22, bumped by one when two are minted in the same millisecond). */
@@ -96,6 +111,12 @@ export class FakeDiscord {
   readonly guildId: string;
   readonly textChannelId: string;
   readonly typingCalls: TypingCall[] = [];
+  /** Bytes served under /attachments/..., by path: what users attached and what the bot uploaded. */
+  readonly attachmentData = new Map<string, Buffer>();
+  /** The attachment paths the bot downloaded, one entry per download. */
+  readonly downloads: string[] = [];
+  /** How long an attachment download waits before the bytes go out: a slow CDN. */
+  fileLatencyMs = 0;
   readonly reactions: ReactionCall[] = [];
   readonly gateway: FakeGateway;
   readonly rest: FakeDiscordRest;
@@ -267,9 +288,11 @@ export class FakeDiscord {
       if (opts.replyPing !== false && !mentions.some((u) => u.id === target.author.id)) mentions.push(target.author);
       reference = this.replyFields(channel, target);
     }
+    const uploads = [...Array.from({ length: opts.attachments ?? 0 }, (_, i): FakeUpload => ({ name: `image-${i + 1}.png`, data: TINY_PNG, contentType: 'image/png' })), ...(opts.files ?? [])];
     const message = this.composeMessage(channel, author, {
       content, mentions, mention_everyone: opts.mentionEveryone ?? false,
-      attachments: Array.from({ length: opts.attachments ?? 0 }, (_, i) => this.fakeAttachment(channel.id, i)),
+      attachments: uploads.map((file) => this.storeAttachment(channel.id, file)),
+      ...(uploads.some((file) => file.voice) ? { flags: VOICE_MESSAGE_FLAG } : {}),
       type: opts.type ?? (opts.replyToMessageId ? 19 : 0), ...reference,
       ...(opts.at !== undefined ? { id: this.ids.at(opts.at), timestamp: new Date(opts.at).toISOString() } : {}),
     });
@@ -360,10 +383,13 @@ export class FakeDiscord {
     this.reactions.push(call);
   }
 
-  private fakeAttachment(channelId: string, index: number): FakeAttachment {
+  /** Keeps a file's bytes and describes it as Discord does, with a URL on this server. */
+  storeAttachment(channelId: string, file: FakeUpload): FakeAttachment {
     const id = this.ids.next();
-    const url = `http://127.0.0.1:${this.port}/attachments/${channelId}/${id}/image-${index + 1}.png`;
-    return { id, filename: `image-${index + 1}.png`, size: 1024, url, proxy_url: url, content_type: 'image/png' };
+    const path = `/attachments/${channelId}/${id}/${encodeURIComponent(file.name)}`;
+    this.attachmentData.set(path, file.data);
+    const url = `http://127.0.0.1:${this.port}${path}?ex=${Math.floor(Date.now() / 1000 + 86_400).toString(16)}`;
+    return { id, filename: file.name, size: file.data.length, url, proxy_url: url, content_type: file.contentType ?? 'application/octet-stream' };
   }
 
   private memberPayload(): Record<string, unknown> {

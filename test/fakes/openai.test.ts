@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import OpenAI, { APIConnectionError, APIError, NotFoundError, RateLimitError } from 'openai';
-import { FakeOpenAI } from './openai.ts';
+import OpenAI, { APIConnectionError, APIError, BadRequestError, NotFoundError, RateLimitError, toFile } from 'openai';
+import { FakeOpenAI, imagePartsOf } from './openai.ts';
 
 const TOOLS: OpenAI.Chat.ChatCompletionTool[] = [
   {
@@ -211,5 +211,22 @@ describe('FakeOpenAI with the real openai SDK', () => {
     expect(models.data.map((m) => m.id)).toContain('fake-model');
     const err = await client.embeddings.create({ model: 'e', input: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
+  });
+
+  it('transcribes audio sent as multipart by the SDK (its bytes as text), or fails as told', async () => {
+    const text = await client.audio.transcriptions.create({ file: await toFile(Buffer.from('hello from a voice note'), 'voice.ogg', { type: 'audio/ogg' }), model: 'whisper-1' });
+    expect(text.text).toBe('hello from a voice note');
+    expect(fake.transcriptions).toMatchObject([{ model: 'whisper-1', fileName: 'voice.ogg', size: 23, contentType: 'audio/ogg' }]);
+    fake.setTranscriber(() => ({ status: 500, message: 'busy' }));
+    await expect(client.audio.transcriptions.create({ file: await toFile(Buffer.from('x'), 'v.ogg'), model: 'whisper-1' })).rejects.toBeInstanceOf(APIError);
+  });
+
+  it('records image parts, and refuses them as a text-only model does when asked', async () => {
+    const image = { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,AAAA' } };
+    await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'look' }, image] }] });
+    expect(imagePartsOf(fake.requests[0]!)).toEqual([image]);
+    fake.refuseImages();
+    await expect(client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: [image] }] })).rejects.toThrow(BadRequestError);
+    await expect(client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'text is fine' }] })).resolves.toBeDefined();
   });
 });

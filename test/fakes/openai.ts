@@ -21,6 +21,15 @@ export type FakeReply = FakeContentReply | FakeFault;
 
 /** `unanswered`: the client went away (a cancelled call) or the connection dropped before the whole answer was written. */
 export type FakeRequest = { body: any; messages: any[]; model: string; stream: boolean; at: number; unanswered: boolean };
+/** One call of POST /v1/audio/transcriptions: the model asked for and the file sent. */
+export type TranscriptionRequest = { model: string; fileName: string; size: number; contentType: string; at: number };
+/** The transcript for one call, or a fault (an HTTP status). By default the file's bytes read as UTF-8: tests put the "speech" there. */
+export type Transcribe = (req: TranscriptionRequest, audio: Buffer) => { text: string } | { status: number; message?: string };
+
+/** The image parts (`image_url`) of a request's messages, in order: what the model was shown. */
+export function imagePartsOf(request: FakeRequest): Array<{ type: 'image_url'; image_url: { url: string } }> {
+  return request.messages.flatMap((m) => (Array.isArray(m?.content) ? m.content.filter((p: any) => p?.type === 'image_url') : []));
+}
 export type FakeResponder = (req: FakeRequest) => FakeReply | Promise<FakeReply>;
 
 const MODEL_ID = 'fake-model';
@@ -74,6 +83,10 @@ function errorBody(message: string, type: string, code: string | null): unknown 
 
 export class FakeOpenAI {
   readonly requests: FakeRequest[] = [];
+  readonly transcriptions: TranscriptionRequest[] = [];
+  private transcribe: Transcribe = (_req, audio) => ({ text: audio.toString('utf8') });
+  /** Set: a request with an image part is refused with this message, as by a model without vision. */
+  private blindMessage: string | undefined;
   private readonly queue: FakeReply[] = [];
   private responder: FakeResponder = defaultResponder;
   private latencyMs = 0;
@@ -107,8 +120,18 @@ export class FakeOpenAI {
     this.queue.push(...replies);
   }
 
-  setResponder(fn: FakeResponder): void {
+  /** How requests not queued with `enqueue` are answered; without `fn`, by echoing the user's last message again. */
+  setResponder(fn: FakeResponder = defaultResponder): void {
     this.responder = fn;
+  }
+
+  setTranscriber(fn: Transcribe): void {
+    this.transcribe = fn;
+  }
+
+  /** From now on (until called with undefined), requests with images are refused with HTTP 400, as OpenAI refuses them for a text-only model. */
+  refuseImages(message: string | undefined = 'Invalid content type. image_url is only supported by certain models.'): void {
+    this.blindMessage = message;
   }
 
   setLatency(ms: number): void {
@@ -144,6 +167,7 @@ export class FakeOpenAI {
       const created = Math.floor(Date.now() / 1000);
       return sendJson(res, 200, { object: 'list', data: [{ id: MODEL_ID, object: 'model', created, owned_by: 'fake' }] });
     }
+    if (req.method === 'POST' && path === '/v1/audio/transcriptions') return this.transcription(req, Buffer.concat(chunks), res);
     if (req.method !== 'POST' || path !== '/v1/chat/completions') {
       return sendJson(res, 404, errorBody(`Unknown route ${req.method} ${path}`, 'invalid_request_error', 'unknown_url'));
     }
@@ -162,6 +186,9 @@ export class FakeOpenAI {
       unanswered: false,
     };
     this.requests.push(request);
+    if (this.blindMessage !== undefined && imagePartsOf(request).length > 0) {
+      return sendJson(res, 400, errorBody(this.blindMessage, 'invalid_request_error', 'invalid_content_type'));
+    }
 
     // Aborted when the client goes away (or the server closes), so delays end early.
     const gone = new AbortController();
@@ -179,6 +206,22 @@ export class FakeOpenAI {
     const delay = this.latencyMs + ('fault' in reply ? 0 : (reply.delayMs ?? 0));
     if (!(await pause(delay, gone.signal, this.closing.signal))) return;
     await this.answer(request, reply, res, gone.signal);
+  }
+
+  /** multipart/form-data with `file` and `model`, as the SDK sends it; answers `{ text }` (response_format json). */
+  private async transcription(req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<void> {
+    const type = req.headers['content-type'] ?? '';
+    if (!type.startsWith('multipart/form-data')) return sendJson(res, 400, errorBody('Expected multipart/form-data', 'invalid_request_error', null));
+    const form = await new Response(body, { headers: { 'content-type': type } }).formData();
+    const file = form.get('file');
+    const model = form.get('model');
+    if (typeof file === 'string' || file === null || typeof model !== 'string') return sendJson(res, 400, errorBody("'file' and 'model' are required", 'invalid_request_error', null));
+    const audio = Buffer.from(await file.arrayBuffer());
+    const request: TranscriptionRequest = { model, fileName: file.name, size: audio.length, contentType: file.type, at: Date.now() };
+    this.transcriptions.push(request);
+    const answer = this.transcribe(request, audio);
+    if ('status' in answer) return sendJson(res, answer.status, errorBody(answer.message ?? `Fake HTTP ${answer.status}`, answer.status >= 500 ? 'server_error' : 'invalid_request_error', null));
+    sendJson(res, 200, { text: answer.text });
   }
 
   private async answer(request: FakeRequest, reply: FakeReply, res: ServerResponse, gone: AbortSignal): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Bot, GrammyError, HttpError } from 'grammy';
+import { Bot, GrammyError, HttpError, InputFile } from 'grammy';
 import { FakeTelegram } from './telegram.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -242,5 +242,37 @@ describe('FakeTelegram with the real grammY Bot', () => {
 
   it('waitFor names what it waited for', async () => {
     await expect(waitFor(() => false, 30, 'the impossible')).rejects.toThrow('the impossible');
+  });
+
+  it('serves getFile and the file path; sends an album in one batch; takes sendPhoto and sendDocument as multipart', async () => {
+    const batches: number[][] = [];
+    bot.api.config.use(async (prev, method, payload, signal) => {
+      const res = await prev(method, payload, signal);
+      if (method === 'getUpdates' && res.ok) batches.push((res.result as Array<{ update_id: number }>).map((u) => u.update_id));
+      return res;
+    });
+    const seen: number[] = [];
+    bot.on('message', (ctx) => void seen.push(ctx.message.message_id));
+    startPolling();
+    await waitFor(() => fake.heldPolls > 0, 5_000, 'a held poll');
+    const album = fake.userSendsAlbum([{ chatId: 31, photo: Buffer.from('one'), caption: 'trip' }, { chatId: 31, photo: Buffer.from('two') }]);
+    await waitFor(() => seen.length === 2, 5_000, 'the album');
+    expect(batches.filter((b) => b.length > 0)).toEqual([[expect.any(Number), expect.any(Number)]]);
+    expect(album.map((m) => m.media_group_id)).toEqual([album[0]!.media_group_id, album[0]!.media_group_id]);
+
+    const largest = album[1]!.photo!.at(-1)!;
+    const file = await bot.api.getFile(largest.file_id);
+    const res = await fetch(`${fake.apiRoot}/file/bot${fake.token}/${file.file_path}`);
+    expect(Buffer.from(await res.arrayBuffer()).toString()).toBe('two');
+    expect(fake.downloads).toEqual([file.file_path]);
+    expect((await fetch(`${fake.apiRoot}/file/botWRONG/${file.file_path}`)).status).toBe(404);
+    const big = fake.userSays({ chatId: 31, document: { name: 'big.bin', data: Buffer.alloc(21 * 1_048_576) } });
+    await expect(bot.api.getFile(big.document!.file_id)).rejects.toThrow(/file is too big/);
+
+    const photo = await bot.api.sendPhoto(31, new InputFile(Buffer.from('png bytes'), 'chart.png'), { caption: 'the chart' });
+    const doc = await bot.api.sendDocument(31, new InputFile(Buffer.from('a,b\n'), 'data.csv'));
+    expect([photo.photo?.length, photo.caption, doc.document?.file_name]).toEqual([1, 'the chart', 'data.csv']);
+    expect(fake.uploadsTo(31).map((u) => [u.method, u.name, u.data.toString()])).toEqual([['sendPhoto', 'chart.png', 'png bytes'], ['sendDocument', 'data.csv', 'a,b\n']]);
+    await expect(bot.api.sendDocument(31, new InputFile(Buffer.alloc(51 * 1_048_576), 'huge.bin'))).rejects.toThrow(/413/);
   });
 });

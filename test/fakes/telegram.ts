@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { parseMultipart, type FormPart } from './multipart.ts';
 import { BadText, detectEntities, parseMessageText, type TelegramEntity } from './telegram-html.ts';
 import { WebhookSender, type WebhookSetting } from './telegram-webhook.ts';
 
@@ -13,8 +14,18 @@ export type FakeMessage = {
   text?: string; entities?: TelegramEntity[]; caption?: string; caption_entities?: TelegramEntity[];
   photo?: Array<{ file_id: string; file_unique_id: string; width: number; height: number; file_size: number }>;
   sticker?: Record<string, unknown>;
+  voice?: FakeFileRef & { duration: number; mime_type: string };
+  audio?: FakeFileRef & { duration: number; mime_type?: string; file_name?: string };
+  video_note?: FakeFileRef & { duration: number; length: number };
+  document?: FakeFileRef & { file_name?: string; mime_type?: string };
+  media_group_id?: string;
   reply_to_message?: FakeMessage; message_thread_id?: number; is_topic_message?: true;
 };
+export type FakeFileRef = { file_id: string; file_unique_id: string; file_size: number };
+/** A file a user sends: its bytes (served by getFile and the file path) and how Telegram describes it. */
+export type FakeFile = { data: Buffer; name?: string; mime?: string };
+/** A file the bot uploaded (sendPhoto, sendDocument). */
+export type Upload = { method: string; chatId: number; field: string; name: string; size: number; data: Buffer; caption?: string; at: number };
 export type FakeUpdate = { update_id: number; message?: FakeMessage; edited_message?: FakeMessage; [kind: string]: unknown };
 export type TelegramFault =
   | { kind: '429'; retryAfter: number }
@@ -36,13 +47,24 @@ export type UserSaysOptions = {
   text?: string; entities?: TelegramEntity[]; replyToMessage?: FakeMessage;
   /** Prepends "@<botUsername> " to the text (or caption). */
   mention?: boolean;
-  /** Media carry an optional caption instead of text. */
-  photo?: boolean; sticker?: boolean; caption?: string;
+  /** Media carry an optional caption instead of text. `photo: true` is a small JPEG. */
+  photo?: boolean | Buffer; sticker?: boolean; caption?: string;
+  voice?: Buffer; audio?: FakeFile; videoNote?: Buffer; document?: FakeFile;
+  /** Messages of one album share it (see userSendsAlbum). */
+  mediaGroupId?: string;
   /** edited: an edited_message update (give messageId to edit an earlier one). */
   edited?: boolean; messageId?: number;
 };
 
 const DEFAULT_USER_ID = 4242;
+/** https://core.telegram.org/bots/api#getfile: bots download files up to 20 MB, and upload up to 50 MB. */
+const GET_FILE_LIMIT = 20 * 1_048_576;
+const UPLOAD_LIMIT = 50 * 1_048_576;
+/** A 1 × 1 JPEG: what `photo: true` sends. */
+const TINY_JPEG = Buffer.from(
+  '/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgBAQABPxA=',
+  'base64',
+);
 /** https://core.telegram.org/bots/api#sendmessage: 1-4096 characters after entities parsing. */
 const MAX_TEXT = 4096;
 const DEFAULT_GROUP_ID = -4_000_000_001;
@@ -95,20 +117,38 @@ function faultError(fault: Exclude<TelegramFault, { kind: 'drop' }>): ApiError {
   return badRequest(`can't parse entities: Unsupported start tag "fault" at byte offset 0`);
 }
 
-async function readParams(req: IncomingMessage, url: URL): Promise<Record<string, unknown>> {
+type UploadedPart = { field: string; name: string; data: Buffer };
+
+async function readParams(req: IncomingMessage, url: URL, uploads: UploadedPart[]): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const raw = Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  const raw = bytes.toString('utf8');
   const query = Object.fromEntries(url.searchParams);
   const type = req.headers['content-type'] ?? '';
   if (raw === '') return query;
+  if (type.startsWith('multipart/form-data')) {
+    // grammY uploads files as multipart: the other parameters are form fields beside them
+    const params: Record<string, unknown> = { ...query };
+    let parts: FormPart[];
+    try {
+      parts = parseMultipart(bytes, type);
+    } catch (err) {
+      throw badRequest(`can't parse the multipart body: ${(err as Error).message}`);
+    }
+    for (const part of parts) {
+      if (part.filename === undefined) params[part.name] = part.data.toString('utf8');
+      else uploads.push({ field: part.name, name: part.filename, data: part.data });
+    }
+    return params;
+  }
   if (type.includes('application/json')) {
     const body = json<unknown>(raw);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('invalid JSON body');
     return { ...query, ...(body as Record<string, unknown>) };
   }
   if (type.includes('application/x-www-form-urlencoded')) return { ...query, ...Object.fromEntries(new URLSearchParams(raw)) };
-  return query; // multipart uploads are not parsed
+  return query;
 }
 
 type Poll = { offset: number; limit: number; finish: (updates: FakeUpdate[] | ApiError) => void };
@@ -116,6 +156,12 @@ type Poll = { offset: number; limit: number; finish: (updates: FakeUpdate[] | Ap
 /** A Telegram Bot API server on 127.0.0.1 for grammY (`client.apiRoot`), with injected traffic and faults. */
 export class FakeTelegram {
   readonly requests: RecordedRequest[] = [];
+  /** Files the bot sent (sendPhoto, sendDocument), in order. */
+  readonly uploads: Upload[] = [];
+  /** The file paths the bot downloaded (GET {apiRoot}/file/bot<token>/<file_path>), one entry per download. */
+  readonly downloads: string[] = [];
+  /** How long a file download waits before the bytes go out: a slow file server. */
+  fileLatencyMs = 0;
   readonly edits: Edit[] = [];
   readonly chatActions: ChatAction[] = [];
   readonly reactions: Reaction[] = [];
@@ -136,6 +182,8 @@ export class FakeTelegram {
   private readonly faults = new Map<string, TelegramFault[]>();
   private readonly faultRates = new Map<string, () => TelegramFault | undefined>();
   private readonly commands = new Map<string, unknown>();
+  private readonly files = new Map<string, { data: Buffer; path: string; uniqueId: string }>();
+  private nextFile = 1;
   private readonly groupSends = new Map<number, number[]>();
   /** Chats about to be rate limited (seconds of retry_after), and chats rate limited until a time. */
   private readonly chatLimitsArmed = new Map<number, number>();
@@ -232,20 +280,61 @@ export class FakeTelegram {
 
   /** Queues an update (update_id assigned unless given) and wakes held long polls. */
   sendUpdate(partial: Partial<FakeUpdate>): FakeUpdate {
-    const update: FakeUpdate = { ...partial, update_id: partial.update_id ?? this.nextUpdateId };
-    this.nextUpdateId = Math.max(this.nextUpdateId, update.update_id + 1);
-    for (const msg of [update.message, update.edited_message]) if (msg) this.remember(msg);
-    this.queue.push(update);
+    return this.sendUpdates([partial])[0]!;
+  }
+
+  /** Queues several updates before waking the held long polls: they go out in one batch. */
+  sendUpdates(partials: Array<Partial<FakeUpdate>>): FakeUpdate[] {
+    const updates = partials.map((partial) => {
+      const update: FakeUpdate = { ...partial, update_id: partial.update_id ?? this.nextUpdateId };
+      this.nextUpdateId = Math.max(this.nextUpdateId, update.update_id + 1);
+      for (const msg of [update.message, update.edited_message]) if (msg) this.remember(msg);
+      this.queue.push(update);
+      return update;
+    });
     this.webhookSender.kick();
     for (const poll of this.polls) {
       const ready = this.deliverable(poll.offset, poll.limit);
       if (ready.length > 0) poll.finish(ready);
     }
-    return update;
+    return updates;
   }
 
   /** Injects a realistic message (or edit) from a user and returns it, e.g. to reply to it. */
   userSays(o: UserSaysOptions = {}): FakeMessage {
+    const msg = this.compose(o);
+    this.sendUpdate(o.edited ? { edited_message: msg } : { message: msg });
+    return msg;
+  }
+
+  /**
+   * An album: one message per item, sharing a media_group_id, queued at once so they reach the bot
+   * in one getUpdates batch, as Telegram sends them. A caption, if any, goes on the first item.
+   */
+  userSendsAlbum(items: UserSaysOptions[], groupId = `album-${this.nextFile++}`): FakeMessage[] {
+    const messages = items.map((item) => {
+      const msg = this.compose({ ...item, mediaGroupId: groupId });
+      this.remember(msg);
+      return msg;
+    });
+    this.sendUpdates(messages.map((message) => ({ message })));
+    return messages;
+  }
+
+  /** Registers bytes the bot can fetch with getFile; returns the ids a message carries. */
+  addFile(data: Buffer, folder = 'documents', ext = ''): FakeFileRef {
+    const n = this.nextFile++;
+    const file = { file_id: `file-${n}-${data.length}`, file_unique_id: `unique-${n}`, file_size: data.length };
+    this.files.set(file.file_id, { data, path: `${folder}/file_${n}${ext}`, uniqueId: file.file_unique_id });
+    return file;
+  }
+
+  /** Files a test can compare: the bytes of an upload. */
+  uploadsTo(chatId: number): Upload[] {
+    return this.uploads.filter((u) => u.chatId === chatId);
+  }
+
+  private compose(o: UserSaysOptions): FakeMessage {
     const type = o.chatType ?? (o.chatId !== undefined && o.chatId < 0 ? 'supergroup' : 'private');
     const userId = o.userId ?? (type === 'private' ? o.chatId : undefined) ?? DEFAULT_USER_ID;
     const firstName = o.firstName ?? 'Alice';
@@ -262,7 +351,8 @@ export class FakeTelegram {
     const prefix = o.mention ? `@${this.bot.username} ` : '';
     const msg: FakeMessage = { message_id: messageId, date: previous?.date ?? now(), chat, from };
     if (o.edited) msg.edit_date = now();
-    if (o.photo || o.sticker) {
+    const media = o.photo || o.sticker || o.voice || o.audio || o.videoNote || o.document;
+    if (media) {
       // Media carry a caption, not text; a mention goes there.
       if (o.caption !== undefined || o.mention) msg.caption = `${prefix}${o.caption ?? ''}`.trimEnd();
       const entities = msg.caption === undefined ? [] : detectEntities(msg.caption);
@@ -272,7 +362,16 @@ export class FakeTelegram {
       const entities = o.entities ?? detectEntities(msg.text);
       if (entities.length > 0) msg.entities = entities;
     }
-    if (o.photo) msg.photo = [90, 1280].map((w, i) => ({ ...fileIds(`photo-${messageId}-${i}`), width: w, height: (w * 3) / 4, file_size: w * 100 }));
+    if (o.photo) {
+      const data = o.photo === true ? TINY_JPEG : o.photo;
+      // Telegram sends a few sizes, smallest first; the bot takes the largest
+      msg.photo = [90, 1280].map((w, i) => (i === 0 ? { ...fileIds(`photo-${messageId}-${i}`), width: w, height: (w * 3) / 4, file_size: w * 100 } : { ...this.addFile(data, 'photos', '.jpg'), width: w, height: (w * 3) / 4 }));
+    }
+    if (o.voice) msg.voice = { ...this.addFile(o.voice, 'voice', '.oga'), duration: 3, mime_type: 'audio/ogg' };
+    if (o.audio) msg.audio = { ...this.addFile(o.audio.data, 'music', ''), duration: 60, ...(o.audio.mime ? { mime_type: o.audio.mime } : {}), ...(o.audio.name ? { file_name: o.audio.name } : {}) };
+    if (o.videoNote) msg.video_note = { ...this.addFile(o.videoNote, 'video_notes', '.mp4'), duration: 5, length: 240 };
+    if (o.document) msg.document = { ...this.addFile(o.document.data, 'documents', ''), ...(o.document.name ? { file_name: o.document.name } : {}), ...(o.document.mime ? { mime_type: o.document.mime } : {}) };
+    if (o.mediaGroupId) msg.media_group_id = o.mediaGroupId;
     if (o.sticker) {
       msg.sticker = { ...fileIds(`sticker-${messageId}`), type: 'regular', width: 512, height: 512, is_animated: false, is_video: false, emoji: '👍' };
     }
@@ -281,12 +380,12 @@ export class FakeTelegram {
       msg.message_thread_id = o.threadId;
       if (chat.is_forum) msg.is_topic_message = true;
     }
-    this.sendUpdate(o.edited ? { edited_message: msg } : { message: msg });
     return msg;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname.startsWith('/file/')) return this.serveFile(url, req, res);
     const route = /^\/bot([^/]+)\/(?:test\/)?([^/]+)$/.exec(url.pathname);
     const rec: RecordedRequest = { method: route?.[2] ?? url.pathname, params: {}, at: Date.now() };
     this.requests.push(rec);
@@ -297,7 +396,8 @@ export class FakeTelegram {
       res.end(JSON.stringify(body));
     };
     try {
-      rec.params = await readParams(req, url);
+      const parts: UploadedPart[] = [];
+      rec.params = await readParams(req, url, parts);
       if (!route) throw new ApiError(404, 'Not Found');
       if (decodeURIComponent(route[1] as string) !== this.token) throw new ApiError(401, 'Unauthorized');
       const method = rec.method.toLowerCase(); // Bot API method names are case-insensitive
@@ -305,7 +405,7 @@ export class FakeTelegram {
       const fault = this.takeFault(method);
       if (fault?.kind === 'drop' && !fault.afterEffect) return this.drop(req, rec);
       if (fault && fault.kind !== 'drop') throw faultError(fault);
-      const result = await this.call(method, rec.params, res);
+      const result = await this.call(method, rec.params, res, parts);
       if (fault) return this.drop(req, rec);
       reply(200, { ok: true, result });
     } catch (err) {
@@ -323,8 +423,13 @@ export class FakeTelegram {
     return this.faults.get(method)?.shift() ?? this.faults.get('*')?.shift() ?? (this.faultRates.get(method) ?? this.faultRates.get('*'))?.();
   }
 
-  private call(method: string, p: Record<string, unknown>, res: ServerResponse): unknown {
+  private call(method: string, p: Record<string, unknown>, res: ServerResponse, parts: UploadedPart[]): unknown {
     switch (method) {
+      case 'getfile':
+        return this.getFile(p);
+      case 'sendphoto':
+      case 'senddocument':
+        return this.sendFile(method === 'sendphoto' ? 'photo' : 'document', p, parts);
       case 'getme':
         return { ...this.bot, ...BOT_CAPABILITIES };
       case 'deletewebhook':
@@ -394,6 +499,52 @@ export class FakeTelegram {
       default:
         throw new ApiError(404, 'Not Found: method not found');
     }
+  }
+
+  private getFile(p: Record<string, unknown>): unknown {
+    const file = this.files.get(str(p.file_id) ?? '');
+    if (!file) throw badRequest('invalid file_id');
+    if (file.data.length > GET_FILE_LIMIT) throw badRequest('file is too big');
+    return { file_id: str(p.file_id), file_unique_id: file.uniqueId, file_size: file.data.length, file_path: file.path };
+  }
+
+  /** GET /file/bot<token>/<file_path>: the bytes of a file getFile named, after `fileLatencyMs`. */
+  private async serveFile(url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const match = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
+    const path = decodeURIComponent(match?.[2] ?? '');
+    const file = [...this.files.values()].find((f) => f.path === path);
+    this.requests.push({ method: 'GET /file', params: { path }, at: Date.now(), status: file ? 200 : 404 });
+    if (req.method !== 'GET' || !match || decodeURIComponent(match[1]!) !== this.token || !file) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
+      return;
+    }
+    if (this.fileLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.fileLatencyMs));
+    this.downloads.push(path);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.data.length }).end(file.data);
+  }
+
+  /** sendPhoto / sendDocument with the file uploaded as multipart (a file_id or URL is not taken here). */
+  private sendFile(kind: 'photo' | 'document', p: Record<string, unknown>, parts: UploadedPart[]): FakeMessage {
+    const chat = this.chatOf(p.chat_id);
+    const part = parts.find((u) => u.field === kind) ?? parts.find((u) => `attach://${u.field}` === p[kind]);
+    if (!part) throw badRequest(`there is no ${kind} in the request`);
+    if (part.data.length === 0) throw badRequest('file must be non-empty');
+    if (part.data.length > UPLOAD_LIMIT) throw new ApiError(413, 'Request Entity Too Large');
+    const caption = str(p.caption);
+    if (caption !== undefined && caption.length > 1024) throw badRequest('message caption is too long');
+    this.checkGroupLimit(chat);
+    const ref = this.addFile(part.data, kind === 'photo' ? 'photos' : 'documents');
+    const msg: FakeMessage = { message_id: this.nextMessageId(chat.id), date: now(), chat, from: this.bot };
+    if (kind === 'photo') msg.photo = [{ ...ref, width: 1280, height: 960 }];
+    else msg.document = { ...ref, file_name: part.name };
+    if (caption) msg.caption = caption;
+    const replyId = num(json<{ message_id?: unknown }>(p.reply_parameters)?.message_id);
+    const replyTo = replyId === undefined ? undefined : this.messages.get(key(chat.id, replyId));
+    if (replyTo) msg.reply_to_message = withoutReply(replyTo);
+    this.uploads.push({ method: kind === 'photo' ? 'sendPhoto' : 'sendDocument', chatId: chat.id, field: part.field, name: part.name, size: part.data.length, data: part.data, ...(caption ? { caption } : {}), at: Date.now() });
+    this.remember(msg);
+    this.sent.push(msg);
+    return msg;
   }
 
   private getUpdates(p: Record<string, unknown>, res: ServerResponse): FakeUpdate[] | Promise<FakeUpdate[]> {

@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/pro
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { ToolError } from '../../core/errors.ts';
+import { INBOX, inboxFolder } from '../../media/inbox.ts';
 import { defineTool, type Tool } from './tool.ts';
 
 const MAX_READ_CHARS = 100_000;
@@ -18,11 +19,17 @@ function isProtected(root: string, path: string): boolean {
   return PROTECTED.some((re) => re.test(rel));
 }
 
+/** Every conversation's inbox but the one of `sessionId` (the files its users sent): a user can have the model open their own files again, never another chat's. */
+function isOtherInbox(root: string, path: string, sessionId: string | undefined): boolean {
+  const [top, folder] = relative(root, path).split(sep);
+  return top === INBOX && folder !== undefined && (sessionId === undefined || folder !== inboxFolder(sessionId));
+}
+
 /**
  * Resolves a path the model gave to a real path inside the workspace, or refuses: absolute paths,
  * `..` that climbs out, a symlink that points out, NUL bytes, and the daemon's own files.
  */
-export async function confine(workspace: string, path: string): Promise<string> {
+export async function confine(workspace: string, path: string, sessionId?: string): Promise<string> {
   if (path.includes('\0')) throw new ToolError('the path contains a NUL byte');
   if (isAbsolute(path)) throw new ToolError(`'${path}' is absolute: use a path relative to the workspace`);
   const root = await realpath(workspace);
@@ -43,6 +50,7 @@ export async function confine(workspace: string, path: string): Promise<string> 
   if (!isInside(root, existing)) throw new ToolError(`'${path}' leads outside the workspace through a symlink`);
   // by name, and by where a symlink inside the workspace really leads
   if (isProtected(root, target) || isProtected(root, existing)) throw new ToolError(`'${path}' belongs to the daemon and is not accessible`);
+  if (isOtherInbox(root, target, sessionId) || isOtherInbox(root, existing, sessionId)) throw new ToolError(`'${path}' holds another conversation's files and is not accessible`);
   return target;
 }
 
@@ -56,8 +64,8 @@ export function fileTools(workspace: string): Tool[] {
       name: 'read_file',
       description: 'Read a text file in the workspace. Paths are relative to the workspace.',
       schema: z.object({ path: z.string().min(1) }),
-      async run({ path }) {
-        const text = await readFile(await confine(workspace, path), 'utf8');
+      async run({ path }, _signal, actor) {
+        const text = await readFile(await confine(workspace, path, actor?.sessionId), 'utf8');
         return text.length > MAX_READ_CHARS ? `${text.slice(0, MAX_READ_CHARS)}\n[truncated: ${text.length} characters in all]` : text;
       },
     }),
@@ -65,8 +73,8 @@ export function fileTools(workspace: string): Tool[] {
       name: 'write_file',
       description: 'Create or overwrite a text file in the workspace (parent folders are created).',
       schema: z.object({ path: z.string().min(1), content: z.string() }),
-      async run({ path, content }) {
-        const target = await confine(workspace, path);
+      async run({ path, content }, _signal, actor) {
+        const target = await confine(workspace, path, actor?.sessionId);
         await mkdir(dirname(target), { recursive: true });
         await writeFile(target, content);
         return `wrote ${content.length} characters to ${path}`;
@@ -76,8 +84,8 @@ export function fileTools(workspace: string): Tool[] {
       name: 'edit_file',
       description: 'Replace one exact occurrence of old_text with new_text in a workspace file.',
       schema: z.object({ path: z.string().min(1), old_text: z.string().min(1), new_text: z.string() }),
-      async run({ path, old_text, new_text }) {
-        const target = await confine(workspace, path);
+      async run({ path, old_text, new_text }, _signal, actor) {
+        const target = await confine(workspace, path, actor?.sessionId);
         const text = await readFile(target, 'utf8');
         const at = text.indexOf(old_text);
         if (at < 0) throw new ToolError(`old_text was not found in ${path}`);
@@ -90,13 +98,13 @@ export function fileTools(workspace: string): Tool[] {
       name: 'list_files',
       description: 'List the files and folders in a workspace folder (default: the workspace itself).',
       schema: z.object({ path: z.string().default('.') }),
-      async run({ path }) {
-        const target = await confine(workspace, path);
+      async run({ path }, _signal, actor) {
+        const target = await confine(workspace, path, actor?.sessionId);
         if (!(await stat(target)).isDirectory()) throw new ToolError(`${path} is not a folder`);
         const entries = await readdir(target, { withFileTypes: true });
         const root = await realpath(workspace);
         const lines = entries
-          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name)))
+          .filter((e) => !e.name.startsWith('.mybot') && !isProtected(root, resolve(target, e.name)) && !isOtherInbox(root, resolve(target, e.name), actor?.sessionId))
           .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
           .sort();
         return lines.length > 0 ? lines.join('\n') : '(empty)';

@@ -1,20 +1,22 @@
 import { Client, Events, GatewayIntentBits, Partials, Routes, Status, type Message } from 'discord.js';
-import { createEvent, type EventSource, type InboundEvent } from '../../core/events.ts';
+import { createEvent, type EventSource, type InboundEvent, type InboundFile } from '../../core/events.ts';
 import { ChannelError } from '../../core/errors.ts';
 import type { Logger } from '../../log.ts';
 import { TEXT_ONLY_TEXT } from '../access.ts';
 import type { AccessGate } from '../access-gate.ts';
+import type { FileLocation } from '../../media/download.ts';
 import type { AccountRef, DiscordSettings } from '../accounts.ts';
-import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
+import type { Channel, ChannelStatus, OutgoingChunk, OutgoingFile, Publish } from '../channel.ts';
 import type { PlatformObserver } from '../platform-observer.ts';
 import { Receipts } from '../receipts.ts';
 import { splitMessage } from '../split.ts';
 import { CatchUp } from './catch-up.ts';
 import { CursorStore } from './cursors.ts';
 import { closeError, startError, toChannelError } from './errors.ts';
+import { discordFileLocation, discordUploadLimit, uploadData } from './files.ts';
 import { neutralizeMentions } from './format.ts';
 import { GatewayHealth } from './gateway-health.ts';
-import { decideInbound, discordEventId, discordSessionId, type DiscordInbound, type InboundDecision } from './inbound.ts';
+import { attachmentFile, decideInbound, discordEventId, discordSessionId, type DiscordInbound, type InboundDecision } from './inbound.ts';
 import { createMessageBody, DISCORD_MAX_CONTENT, editMessageBody, messageNonce } from './outbound.ts';
 
 /** discord.js reports an op 9 only as a debug line: `Invalid session; will attempt to resume: false`. */
@@ -156,6 +158,23 @@ export class DiscordChannel implements Channel {
     await this.rest('delete a message', target.chatId, (client) => client.rest.delete(Routes.channelMessage(target.chatId, messageId)));
   }
 
+  async locateFile(file: InboundFile): Promise<FileLocation> {
+    return discordFileLocation(file, this.settings().api_base);
+  }
+
+  /** One message with the file attached and the caption as content; its nonce makes a repeat collapse into it. */
+  async sendFile(file: OutgoingFile): Promise<string> {
+    const data = await uploadData(file, this.maxFileBytes(file.target));
+    const body = createMessageBody(file.caption, file.target, messageNonce(file.eventId, 'file'), true);
+    const sent = await this.rest('send a file', file.target.chatId, (client) => client.rest.post(Routes.channelMessages(file.target.chatId), { body, files: [{ name: file.name, data }] }));
+    return (sent as { id: string }).id;
+  }
+
+  maxFileBytes(target: EventSource): number {
+    const channel = this.client?.channels.cache.get(target.chatId);
+    return discordUploadLimit(channel && 'guild' in channel ? channel.guild.premiumTier : undefined);
+  }
+
   async sendTyping(target: EventSource): Promise<void> {
     await this.rest('show typing', target.chatId, (client) => client.rest.post(Routes.channelTyping(target.chatId)));
   }
@@ -238,7 +257,8 @@ export class DiscordChannel implements Channel {
         break;
       case 'answer': {
         this.cursors?.open(message.channelId, message.id);
-        const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message, this.name), content: decision.content, retryCount: 0 });
+        const files = decision.files ? { files: decision.files } : {};
+        const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message, this.name), content: decision.content, retryCount: 0, ...files });
         try {
           // a replayed MESSAGE_CREATE, or one fetched again, has the same event id: the journal turns it away
           if (!(await this.publish(event))) this.log.debug({ eventId, sessionId }, 'message already handled; duplicate ignored');
@@ -305,7 +325,8 @@ function toInbound(message: Message, botId: string): DiscordInbound {
     authorIsBot: message.author.bot || message.webhookId !== null,
     type: message.type,
     content: message.content,
-    attachments: message.attachments.size + message.stickers.size,
+    attachments: message.stickers.size,
+    files: [...message.attachments.values()].map((attachment) => attachmentFile(attachment, message.flags.bitfield)),
     mentionsBot: message.mentions.users.has(botId),
     repliesToBot: message.mentions.repliedUser?.id === botId,
   };

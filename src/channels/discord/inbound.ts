@@ -1,3 +1,5 @@
+import type { InboundFile } from '../../core/events.ts';
+
 /** What the filter needs to know about a Discord message, taken from discord.js by the adapter. */
 export interface DiscordInbound {
   id: string;
@@ -10,8 +12,10 @@ export interface DiscordInbound {
   /** 0 default, 19 reply; everything else is a system message (join, pin, boost, thread created…). */
   type: number;
   content: string;
-  /** Attachments and stickers: things the agent cannot read yet. */
+  /** Stickers: things the agent cannot read. */
   attachments: number;
+  /** Attachments: images, voice messages, files. */
+  files: InboundFile[];
   /** The bot is in `mentions.users` (an explicit `<@id>`, or the ping of a reply to it). */
   mentionsBot: boolean;
   /** The message replies to one of the bot's messages (`mentions.repliedUser`), pinged or not. */
@@ -22,9 +26,9 @@ export type InboundDecision =
   | { action: 'ignore'; reason: 'system' | 'own' | 'bot' | 'not-addressed' | 'empty' }
   /** Addressed to the bot by someone the access policy turns away: no LLM call, at most a short answer. */
   | { action: 'refuse' }
-  /** Only attachments: a short fixed answer, no LLM call. */
+  /** Only stickers: a short fixed answer, no LLM call. */
   | { action: 'text-only' }
-  | { action: 'answer'; content: string };
+  | { action: 'answer'; content: string; files?: InboundFile[] };
 
 const ANSWERED_TYPES: ReadonlySet<number> = new Set([0, 19]);
 
@@ -44,8 +48,9 @@ export function decideInbound(message: DiscordInbound, botId: string, allows: (u
   if (message.guildId !== null && !mentioned && !message.repliesToBot) return { action: 'ignore', reason: 'not-addressed' };
   if (!allows(message.authorId, message.guildId === null)) return { action: 'refuse' };
   const content = stripMention(message.content, botId);
-  if (content === '') return message.attachments > 0 ? { action: 'text-only' } : { action: 'ignore', reason: 'empty' };
-  return { action: 'answer', content };
+  const { files } = message;
+  if (content === '' && files.length === 0) return message.attachments > 0 ? { action: 'text-only' } : { action: 'ignore', reason: 'empty' };
+  return files.length > 0 ? { action: 'answer', content, files } : { action: 'answer', content };
 }
 
 /** Removes every `<@botId>` / `<@!botId>` and the spacing it leaves behind. */
@@ -72,4 +77,20 @@ export function discordEventId(channelId: string, messageId: string, channel = '
 /** One conversation per channel and bot: a thread is a channel, and a DM channel belongs to one user. */
 export function discordSessionId(channelId: string, channel = 'discord'): string {
   return `${channel}:${channelId}`;
+}
+
+/** https://discord.com/developers/docs/resources/message#message-object-message-flags: IS_VOICE_MESSAGE. */
+const VOICE_MESSAGE_FLAG = 1 << 13;
+
+/** An attachment as the agent fetches it: its kind from the content type (a voice message by the message's flag). */
+export function attachmentFile(attachment: { id: string; name: string; contentType: string | null; size: number; url: string }, messageFlags: number): InboundFile {
+  const mime = attachment.contentType?.split(';')[0]?.trim().toLowerCase() || undefined;
+  const kind: InboundFile['kind'] = mime?.startsWith('image/')
+    ? 'image'
+    : mime?.startsWith('audio/')
+      ? (messageFlags & VOICE_MESSAGE_FLAG ? 'voice' : 'audio')
+      : mime?.startsWith('video/')
+        ? 'video'
+        : 'document';
+  return { kind, fileId: attachment.id, name: attachment.name, ...(mime ? { mime } : {}), size: attachment.size, url: attachment.url };
 }

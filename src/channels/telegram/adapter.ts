@@ -1,20 +1,23 @@
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot, GrammyError, HttpError, type Transformer } from 'grammy';
+import { Bot, GrammyError, HttpError, InputFile, type Transformer } from 'grammy';
 import type { Message } from 'grammy/types';
 import { COMMANDS } from '../../agent/commands.ts';
-import type { EventSource } from '../../core/events.ts';
+import type { EventSource, InboundFile } from '../../core/events.ts';
 import { ChannelError } from '../../core/errors.ts';
 import type { Logger } from '../../log.ts';
 import type { RouteHost } from '../../server/http-server.ts';
 import { TEXT_ONLY_TEXT } from '../access.ts';
 import type { AccessGate } from '../access-gate.ts';
+import type { FileLocation } from '../../media/download.ts';
 import type { AccountRef, TelegramSettings } from '../accounts.ts';
-import type { Channel, ChannelStatus, OutgoingChunk, Publish } from '../channel.ts';
+import type { Channel, ChannelStatus, OutgoingChunk, OutgoingFile, Publish } from '../channel.ts';
 import type { PlatformObserver } from '../platform-observer.ts';
 import { Receipts } from '../receipts.ts';
 import { splitMessage } from '../split.ts';
+import { AlbumBatch, albumMessage } from './albums.ts';
+import { locateTelegramFile, sendTelegramFile, TELEGRAM_UPLOAD_LIMIT, type TelegramFileApi } from './files.ts';
 import { markdownToTelegramHtml } from './format.ts';
-import { decideInbound, type BotIdentity } from './inbound.ts';
+import { decideInbound, filesOf, type BotIdentity } from './inbound.ts';
 import { describeError, isNotModifiedError, isParseEntitiesError, retryAfterOf, toChannelError } from './errors.ts';
 import { SendLimiter, TELEGRAM_LIMITS } from './send-limiter.ts';
 import { TelegramWebhook, type WebhookApi } from './webhook.ts';
@@ -52,6 +55,7 @@ export class TelegramChannel implements Channel {
   private lastError?: string;
   private outageSince?: number;
   private lastPollAnswer = 0;
+  private readonly albums = new AlbumBatch();
   private webhook?: TelegramWebhook;
   private readonly receipts: Receipts;
   private readonly log: Logger;
@@ -169,7 +173,7 @@ export class TelegramChannel implements Channel {
     const options = {
       parse_mode: 'HTML' as const,
       ...threadOf(target),
-      ...(index === 0 && target.chatType === 'group' && target.messageId ? { reply_parameters: { message_id: Number(target.messageId), allow_sending_without_reply: true } } : {}),
+      ...(index === 0 ? quoteOf(target) : {}),
     };
     try {
       const sent = await api.sendMessage(target.chatId, markdownToTelegramHtml(text), options);
@@ -219,6 +223,21 @@ export class TelegramChannel implements Channel {
       });
   }
 
+  async locateFile(file: InboundFile): Promise<FileLocation> {
+    const { api_root: apiRoot, bot_token: token } = this.config();
+    return locateTelegramFile(this.api() as unknown as TelegramFileApi, apiRoot, token ?? '', file);
+  }
+
+  /** Through the same per-chat queue and 429 handling as replies (the transformers see every call with a chat_id). */
+  async sendFile(file: OutgoingFile): Promise<string> {
+    const upload = (path: string, name: string) => new InputFile(path, name) as never;
+    return sendTelegramFile(this.api() as unknown as TelegramFileApi, file, upload, { ...threadOf(file.target), ...quoteOf(file.target) });
+  }
+
+  maxFileBytes(): number {
+    return TELEGRAM_UPLOAD_LIMIT;
+  }
+
   async sendTyping(target: EventSource): Promise<void> {
     await this.api()
       .sendChatAction(target.chatId, 'typing', threadOf(target))
@@ -242,7 +261,9 @@ export class TelegramChannel implements Channel {
   }
 
   private async onMessage(message: Message): Promise<void> {
-    const decision = decideInbound(message, this.me!, (userId, isPrivate) => this.access.allows(userId, isPrivate), this.name);
+    const album = this.albums.take(message);
+    if (album.length === 0) return this.log.debug({ chatId: message.chat.id, messageId: message.message_id }, 'part of an album; handled with its last message');
+    const decision = decideInbound(albumMessage(album), this.me!, (userId, isPrivate) => this.access.allows(userId, isPrivate), this.name, album.flatMap(filesOf));
     const where = { chatId: message.chat.id, messageId: message.message_id };
     switch (decision.kind) {
       case 'ignore':
@@ -347,6 +368,11 @@ export class TelegramChannel implements Channel {
       unless((m) => BEST_EFFORT.has(m) || RECEIPTS.has(m) || m === 'getUpdates', retry),
       throttle,
       (prev, method, payload, signal) => (method === 'getUpdates' ? this.watchPoll(() => prev(method, payload, signal), signal) : prev(method, payload, signal)),
+      async (prev, method, payload, signal) => {
+        const res = await prev(method, payload, signal);
+        if (method === 'getUpdates' && res.ok) this.albums.noteBatch(res.result as Array<{ message?: Message }>);
+        return res;
+      },
     );
   }
 
@@ -401,6 +427,11 @@ export class TelegramChannel implements Channel {
 
 function threadOf(target: EventSource): { message_thread_id?: number } {
   return target.threadId ? { message_thread_id: Number(target.threadId) } : {};
+}
+
+/** In groups a reply quotes the user's message (if it still exists). */
+function quoteOf(target: EventSource): { reply_parameters?: { message_id: number; allow_sending_without_reply: true } } {
+  return target.chatType === 'group' && target.messageId ? { reply_parameters: { message_id: Number(target.messageId), allow_sending_without_reply: true } } : {};
 }
 
 /** getMe (or polling) failed: say which setting to check. A rejected token is fatal: no restart fixes it. */

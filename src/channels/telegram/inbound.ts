@@ -1,4 +1,4 @@
-import { createEvent, type EventSource, type InboundEvent } from '../../core/events.ts';
+import { createEvent, type EventSource, type InboundEvent, type InboundFile } from '../../core/events.ts';
 
 /** The parts of a Bot API Message this decision reads; grammY's `Message` fits it. */
 export interface TelegramMessage {
@@ -12,6 +12,22 @@ export interface TelegramMessage {
   reply_to_message?: { from?: { id: number } };
   message_thread_id?: number;
   is_topic_message?: boolean;
+  media_group_id?: string;
+  photo?: readonly TelegramFileRef[];
+  voice?: TelegramFileRef;
+  audio?: TelegramFileRef;
+  video_note?: TelegramFileRef;
+  video?: TelegramFileRef;
+  document?: TelegramFileRef;
+  animation?: TelegramFileRef;
+}
+
+/** A PhotoSize, Voice, Audio, VideoNote, Video or Document: the fields every one of them may have. */
+export interface TelegramFileRef {
+  file_id: string;
+  file_size?: number;
+  file_name?: string;
+  mime_type?: string;
 }
 
 export interface TelegramEntity {
@@ -28,7 +44,7 @@ export interface BotIdentity {
 
 export type InboundDecision =
   | { kind: 'publish'; event: InboundEvent }
-  /** A message without text (photo, sticker, voice…) addressed to the bot: answered without the LLM. */
+  /** A message with nothing the agent reads (a sticker, a location…) addressed to the bot: answered without the LLM. */
   | { kind: 'text-only'; source: EventSource }
   /** Someone the access policy turns away: logged, no LLM call; `refuse` when a short answer may be sent (private chats). */
   | { kind: 'stranger'; source: EventSource; refuse: boolean }
@@ -41,8 +57,15 @@ const MEDIA_KEYS = ['photo', 'sticker', 'voice', 'video', 'video_note', 'audio',
  * Which Telegram messages get an answer, and what the agent sees of them. Private chats: every
  * message from an allowed user. Groups: only a mention of the bot, a reply to the bot, or a
  * /command (not one addressed to another bot). The mention is stripped from the content.
+ * `files` are the message's (or its whole album's) photos, voice notes and files.
  */
-export function decideInbound(message: TelegramMessage, bot: BotIdentity, allows: (userId: string, isPrivate: boolean) => boolean, channel = 'telegram'): InboundDecision {
+export function decideInbound(
+  message: TelegramMessage,
+  bot: BotIdentity,
+  allows: (userId: string, isPrivate: boolean) => boolean,
+  channel = 'telegram',
+  files: InboundFile[] = filesOf(message),
+): InboundDecision {
   const { from, chat } = message;
   if (!from) return { kind: 'ignore', reason: 'no sender' };
   if (from.is_bot) return { kind: 'ignore', reason: 'sent by a bot' };
@@ -64,7 +87,7 @@ export function decideInbound(message: TelegramMessage, bot: BotIdentity, allows
   if (!allows(String(from.id), isPrivate)) return { kind: 'stranger', source, refuse: isPrivate };
 
   const content = cleanContent(text, mentions, command);
-  if (content === '') return hasMedia ? { kind: 'text-only', source } : { kind: 'ignore', reason: 'empty text' };
+  if (content === '' && files.length === 0) return hasMedia ? { kind: 'text-only', source } : { kind: 'ignore', reason: 'empty text' };
   return {
     kind: 'publish',
     event: createEvent<InboundEvent>({
@@ -75,10 +98,44 @@ export function decideInbound(message: TelegramMessage, bot: BotIdentity, allows
       source,
       content,
       retryCount: 0,
+      ...(files.length > 0 ? { files } : {}),
     }),
   };
 }
 
+/** Telegram's getFile serves files up to 20 MB: of a photo's sizes, the largest under it. */
+const GET_FILE_LIMIT = 20 * 1_048_576;
+
+/** The files of one message, as the agent will fetch them; an animation (a GIF) is not one. */
+export function filesOf(message: TelegramMessage): InboundFile[] {
+  const file = (kind: InboundFile['kind'], ref: TelegramFileRef, name: string, mime?: string): InboundFile => {
+    const type = ref.mime_type ?? mime;
+    return { kind, fileId: ref.file_id, name: ref.file_name ?? name, ...(type ? { mime: type } : {}), ...(ref.file_size !== undefined ? { size: ref.file_size } : {}) };
+  };
+  if (message.animation) return [];
+  const files: InboundFile[] = [];
+  if (message.photo?.length) {
+    const fitting = message.photo.filter((size) => (size.file_size ?? 0) <= GET_FILE_LIMIT);
+    files.push(file('image', (fitting.length > 0 ? fitting : message.photo).at(-1)!, 'photo.jpg', 'image/jpeg'));
+  }
+  if (message.voice) files.push(file('voice', message.voice, 'voice.ogg', 'audio/ogg'));
+  if (message.audio) files.push(file('audio', message.audio, `audio${extensionOf(message.audio.mime_type)}`));
+  if (message.video_note) files.push(file('video_note', message.video_note, 'video-note.mp4', 'video/mp4'));
+  if (message.video) files.push(file('video', message.video, 'video.mp4'));
+  if (message.document) files.push(file('document', message.document, 'file'));
+  return files;
+}
+
+/** For an audio file sent without a name: transcription endpoints tell the format by the extension. */
+const AUDIO_EXTENSIONS: Readonly<Record<string, string>> = {
+  'audio/mpeg': '.mp3', 'audio/mp4': '.m4a', 'audio/x-m4a': '.m4a', 'audio/ogg': '.ogg', 'audio/wav': '.wav', 'audio/x-wav': '.wav', 'audio/flac': '.flac', 'audio/webm': '.webm',
+};
+
+function extensionOf(mime: string | undefined): string {
+  return (mime && AUDIO_EXTENSIONS[mime]) ?? '';
+}
+
+/** `telegram:<chat_id>`, plus `:<message_thread_id>` in a forum topic. */
 /**
  * `telegram:<chat_id>` (`telegram.<account>:<chat_id>` for a bot other than the default one), plus
  * `:<message_thread_id>` in a forum topic: two bots in one group are two conversations.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { closeCodeInError, fatalCloseMessage, startError, toChannelError } from '../../../src/channels/discord/errors.ts';
-import { decideInbound, discordEventId, discordSessionId, stripMention, type DiscordInbound } from '../../../src/channels/discord/inbound.ts';
+import { attachmentFile, decideInbound, discordEventId, discordSessionId, stripMention, type DiscordInbound } from '../../../src/channels/discord/inbound.ts';
 import { createMessageBody, messageNonce } from '../../../src/channels/discord/outbound.ts';
 
 const BOT = '100000000000000001';
@@ -13,7 +13,7 @@ const only = (...ids: string[]) => (userId: string) => ids.includes(userId);
 function guild(fields: Partial<DiscordInbound> = {}): DiscordInbound {
   return {
     id: '900000000000000009', channelId: '400000000000000004', guildId: '500000000000000005', authorId: ALICE, authorIsBot: false,
-    type: 0, content: 'hello', attachments: 0, mentionsBot: false, repliesToBot: false, ...fields,
+    type: 0, content: 'hello', attachments: 0, files: [], mentionsBot: false, repliesToBot: false, ...fields,
   };
 }
 
@@ -65,12 +65,24 @@ describe('decideInbound', () => {
     expect(decideInbound(guild({ authorId: BOB }), BOT, only(ALICE))).toEqual({ action: 'ignore', reason: 'not-addressed' });
   });
 
-  it('answers attachment-only messages with the text-only notice, ignores truly empty ones', () => {
+  it('answers sticker-only messages with the text-only notice, ignores truly empty ones', () => {
     expect(decideInbound(dm({ content: '', attachments: 1 }), BOT, EVERYONE)).toEqual({ action: 'text-only' });
     expect(decideInbound(mention(`<@${BOT}>`, { attachments: 2 }), BOT, EVERYONE)).toEqual({ action: 'text-only' });
     expect(decideInbound(dm({ content: '   ' }), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'empty' });
     expect(decideInbound(mention(`<@${BOT}>`), BOT, EVERYONE)).toEqual({ action: 'ignore', reason: 'empty' });
     expect(decideInbound(dm({ content: 'look at this', attachments: 1 }), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'look at this' });
+  });
+
+  it('answers attachments, with or without text, and carries them as files', () => {
+    const photo = attachmentFile({ id: '7', name: 'cat.png', contentType: 'image/png', size: 2048, url: 'https://cdn.discordapp.com/attachments/1/7/cat.png?ex=1' }, 0);
+    expect(photo).toEqual({ kind: 'image', fileId: '7', name: 'cat.png', mime: 'image/png', size: 2048, url: 'https://cdn.discordapp.com/attachments/1/7/cat.png?ex=1' });
+    expect(decideInbound(dm({ content: '', files: [photo] }), BOT, EVERYONE)).toEqual({ action: 'answer', content: '', files: [photo] });
+    expect(decideInbound(mention(`<@${BOT}> what is this?`, { files: [photo] }), BOT, EVERYONE)).toEqual({ action: 'answer', content: 'what is this?', files: [photo] });
+    const voice = { id: '8', name: 'voice-message.ogg', contentType: 'audio/ogg', size: 9000, url: 'https://cdn.discordapp.com/v.ogg' };
+    expect(attachmentFile(voice, 1 << 13).kind).toBe('voice');
+    expect(attachmentFile(voice, 0).kind).toBe('audio');
+    expect(attachmentFile({ ...voice, name: 'notes.md', contentType: 'text/markdown; charset=utf-8' }, 0)).toMatchObject({ kind: 'document', mime: 'text/markdown' });
+    expect(attachmentFile({ ...voice, name: 'blob', contentType: null }, 0)).not.toHaveProperty('mime');
   });
 
   it('keeps emoji, ZWJ sequences, RTL text and other mentions as they are', () => {

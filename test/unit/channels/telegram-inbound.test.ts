@@ -60,10 +60,24 @@ describe('decideInbound: private chats', () => {
     expect(published(msg(), only('1')).content).toBe('hello');
   });
 
-  it('uses a caption as the content, and answers media without one with the text-only note', () => {
+  it('uses a caption as the content, and answers media it cannot read with the text-only note', () => {
     expect(published(msg({ text: undefined, caption: 'look at this', photo: [] })).content).toBe('look at this');
     expect(decideInbound(msg({ text: undefined, sticker: {} }), BOT, EVERYONE)).toMatchObject({ kind: 'text-only', source: { chatId: '1' } });
-    expect(decideInbound(msg({ text: undefined, voice: {} }), BOT, EVERYONE)).toMatchObject({ kind: 'text-only' });
+    expect(decideInbound(msg({ text: undefined, location: {} }), BOT, EVERYONE)).toMatchObject({ kind: 'text-only' });
+  });
+
+  it('carries photos (the largest size Telegram serves), voice notes, audio, video notes and documents as files', () => {
+    const photo = [{ file_id: 'small', file_size: 900 }, { file_id: 'big', file_size: 90_000 }, { file_id: 'huge', file_size: 25 * 1_048_576 }];
+    expect(published(msg({ text: undefined, photo })).files).toEqual([{ kind: 'image', fileId: 'big', name: 'photo.jpg', mime: 'image/jpeg', size: 90_000 }]);
+    expect(published(msg({ text: undefined, voice: { file_id: 'v', mime_type: 'audio/ogg', file_size: 5000 } })).files).toEqual([{ kind: 'voice', fileId: 'v', name: 'voice.ogg', mime: 'audio/ogg', size: 5000 }]);
+    expect(published(msg({ text: undefined, audio: { file_id: 'a', mime_type: 'audio/mpeg' } })).files).toEqual([{ kind: 'audio', fileId: 'a', name: 'audio.mp3', mime: 'audio/mpeg' }]);
+    expect(published(msg({ text: undefined, video_note: { file_id: 'n' } })).files).toEqual([{ kind: 'video_note', fileId: 'n', name: 'video-note.mp4', mime: 'video/mp4' }]);
+    const document = { file_id: 'd', file_name: 'report.pdf', mime_type: 'application/pdf', file_size: 1234 };
+    const withCaption = published(msg({ text: undefined, caption: 'summarise this', document }));
+    expect(withCaption).toMatchObject({ content: 'summarise this', files: [{ kind: 'document', fileId: 'd', name: 'report.pdf', mime: 'application/pdf', size: 1234 }] });
+    // a GIF comes as an animation with a document beside it: not a file to read
+    expect(decideInbound(msg({ text: undefined, animation: { file_id: 'g' }, document: { file_id: 'g' } }), BOT, EVERYONE)).toMatchObject({ kind: 'text-only' });
+    expect(published(msg({ text: 'no files' })).files).toBeUndefined();
   });
 
   it('ignores empty text and service messages', () => {
