@@ -140,6 +140,7 @@ export function secretsOf(config: Config): Array<string | undefined> {
   const accounts = [channels.telegram, ...Object.values(channels.telegram.accounts), channels.discord, ...Object.values(channels.discord.accounts)];
   return [
     llm.api_key,
+    llm.transcription_api_key,
     ...llm.fallbacks.map((f) => f.api_key),
     server.http_token,
     ...accounts.map((a) => a.bot_token),

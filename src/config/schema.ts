@@ -119,8 +119,10 @@ export const configSchema = z.strictObject({
       vision: z.boolean().default(true),
       /** For voice notes and audio files: an OpenAI-compatible /audio/transcriptions model; '' turns transcription off. */
       transcription_model: z.string().default('whisper-1'),
-      /** Where transcriptions go, when not to llm.api_base (same key). */
+      /** Where transcriptions go, when not to llm.api_base. */
       transcription_api_base: z.url().optional(),
+      /** The key for transcription_api_base; llm.api_key goes only to llm.api_base. */
+      transcription_api_key: z.string().optional(),
       /** Tried in order when the model before fails (retryable after its retries, or 404). */
       fallbacks: z.array(fallback).default([]),
       /** A model whose calls keep failing is skipped this long, then tried again. */

@@ -56,9 +56,11 @@ export class OpenAiTranscriber implements Transcriber {
 
   private clientFor(llm: LlmSettings): OpenAI {
     const baseURL = llm.transcription_api_base ?? llm.api_base;
-    const key = JSON.stringify([baseURL, llm.api_key, llm.timeout_s, llm.max_retries]);
+    // llm.api_key goes to llm.api_base only: another endpoint gets its own key, or none
+    const apiKey = llm.transcription_api_base === undefined ? llm.api_key : llm.transcription_api_key;
+    const key = JSON.stringify([baseURL, apiKey, llm.timeout_s, llm.max_retries]);
     if (!this.client || key !== this.clientKey) {
-      this.client = new OpenAI({ baseURL, apiKey: llm.api_key || 'not-needed', timeout: llm.timeout_s * 1000, maxRetries: llm.max_retries, logLevel: 'off' });
+      this.client = new OpenAI({ baseURL, apiKey: apiKey || 'not-needed', timeout: llm.timeout_s * 1000, maxRetries: llm.max_retries, logLevel: 'off' });
       this.clientKey = key;
     }
     return this.client;
@@ -71,7 +73,7 @@ function toTranscriptionError(error: unknown, llm: LlmSettings): TranscriptionEr
   if (error instanceof OpenAI.APIConnectionError) return new TranscriptionError(`could not reach the transcription endpoint at ${where}`, true, { cause: error });
   if (error instanceof OpenAI.APIUserAbortError) return new TranscriptionError('the transcription was cancelled', true, { cause: error });
   if (error instanceof OpenAI.APIError) {
-    const hint = error.status === 404 ? `: check llm.transcription_model and ${where}` : error.status === 401 ? ': check llm.api_key' : '';
+    const hint = error.status === 404 ? `: check llm.transcription_model and ${where}` : error.status === 401 ? `: check ${llm.transcription_api_base === undefined ? 'llm.api_key' : 'llm.transcription_api_key'}` : '';
     return new TranscriptionError(`the transcription endpoint answered HTTP ${error.status ?? '?'}${hint}`, true, { cause: error });
   }
   return new TranscriptionError(`the transcription failed (${error instanceof Error ? error.message : String(error)})`, true, { cause: error });
