@@ -10,7 +10,7 @@ import type { PairingStore } from '../channels/pairing-store.ts';
 import { runAccessCommand } from './access-commands.ts';
 import { burstContent, gatherBurst, joinsBurst } from './bursts.ts';
 import { runCommand } from './commands.ts';
-import { compactSession, estimateTokens, needsCompaction } from './compaction.ts';
+import { ContextWindows } from './context-window.ts';
 import { DraftPublisher, FIRST_DRAFT_AFTER_MS, replyIdFor } from './drafts.ts';
 import { failureReply, ownerFix } from './failure-replies.ts';
 import type { UsageLimiter } from './limits.ts';
@@ -19,7 +19,7 @@ import type { Llm } from './llm.ts';
 import type { TurnResult } from './loop.ts';
 import { hasFiles, prepareMedia, runTurnSeeing, textMedia, withNotices, type TurnMedia } from './media-turn.ts';
 import type { MediaIntake } from '../media/intake.ts';
-import type { SessionStore, SessionWindow, StoredMessage } from './sessions.ts';
+import type { SessionStore, StoredMessage } from './sessions.ts';
 import type { SkillCatalogue } from './skills.ts';
 import { SystemPrompt } from './system-prompt.ts';
 import { withMemory, type MemoryFiles } from './memory.ts';
@@ -71,12 +71,14 @@ export class AgentWorker implements Worker {
   private readonly handler = (event: InboundEvent) => this.handle(event);
   private llmErrors: number[] = [];
   private readonly systemPrompt: SystemPrompt;
+  private readonly windows: ContextWindows;
   private readonly lastActive = new Map<string, number>();
   /** The owner was told in the log which setting to fix; told again after the LLM worked meanwhile. */
   private ownerTold = false;
 
   constructor(private readonly deps: AgentWorkerDeps) {
     this.systemPrompt = new SystemPrompt(deps.systemPromptFile, deps.skills);
+    this.windows = new ContextWindows({ llm: deps.llm, sessions: deps.sessions, tools: deps.tools, contextWindow: () => deps.config().llm.context_window, log: deps.log });
   }
 
   async start(): Promise<void> {
@@ -113,7 +115,7 @@ export class AgentWorker implements Worker {
           sessionId: event.sessionId,
           sessions: this.deps.sessions,
           model: this.deps.config().llm.model,
-          compact: () => this.compactNow(event.sessionId),
+          compact: () => this.windows.compactNow(event.sessionId, this.abort.signal),
         }));
     } catch (error) {
       // e.g. /clear on a full disk: answered, not left unacknowledged until the next start
@@ -247,7 +249,7 @@ export class AgentWorker implements Worker {
     const first = burst[0]!;
     const actor = { source: first.source, sessionId: first.sessionId, owner: isOwner(config(), first.source), eventId: first.id };
     const system = withMemory(this.systemPrompt.text(), this.deps.memory, actor);
-    const { window, tokens } = await this.windowFor(first.sessionId, system, media.text, signal);
+    const { window, tokens } = await this.windows.load(first.sessionId, system, media.text, signal);
     sent.promptTokens = tokens;
     const input = { llm, tools: tools.forTurn(actor), system, history: historyOf(window), maxRounds: config().llm.max_tool_rounds, signal, onText: drafts.onText, beforeTools };
     return runTurnSeeing(input, media, burst, this.deps.media, config().llm.model);
@@ -307,41 +309,6 @@ export class AgentWorker implements Worker {
     if (admission.notice) await this.reply([event], admission.notice);
     else await this.deps.bus.ack(event.id);
     return false;
-  }
-
-  /**
-   * The session's window for the next request; when that request would come near
-   * llm.context_window, the older turns are summarised first. A failed summary costs nothing
-   * but the saving: the turn goes on with the window as it was.
-   */
-  private async windowFor(sessionId: string, system: string, user: string, signal: AbortSignal): Promise<{ window: SessionWindow; tokens: number }> {
-    const { llm, sessions, tools, config, log } = this.deps;
-    const window = await sessions.load(sessionId);
-    const contextWindow = config().llm.context_window;
-    const estimate = (w: SessionWindow) => estimateTokens([{ role: 'system', content: system }, ...historyOf(w), { role: 'user', content: user }], tools.specs());
-    const tokens = estimate(window);
-    if (!needsCompaction(tokens, contextWindow)) return { window, tokens };
-    try {
-      const done = await compactSession({ llm, sessions, sessionId, window, contextWindow, signal });
-      if (!done) return { window, tokens };
-      log.info({ sessionId, tokens, contextWindow, ...done }, 'session compacted: older messages summarised');
-      const compacted = await sessions.load(sessionId);
-      return { window: compacted, tokens: estimate(compacted) };
-    } catch (error) {
-      if (signal.aborted) throw error;
-      log.warn({ err: error, sessionId, tokens, contextWindow }, 'compaction failed; answering with the whole window');
-      return { window, tokens };
-    }
-  }
-
-  /** /compact: summarises the older messages now, whatever their size. */
-  private async compactNow(sessionId: string): Promise<string> {
-    const { llm, sessions, config, log } = this.deps;
-    const window = await sessions.load(sessionId);
-    const done = await compactSession({ llm, sessions, sessionId, window, contextWindow: config().llm.context_window, signal: this.abort.signal, force: true });
-    if (!done) return 'Nothing to condense: no messages since the conversation started or was last condensed.';
-    log.info({ sessionId, ...done }, 'session compacted on request');
-    return `Condensed ${done.summarised} earlier messages into a summary; the last ${done.kept} stay as they were.`;
   }
 
   /**
