@@ -1,9 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeDiscord } from '../fakes/discord.ts';
-import { FakeOpenAI } from '../fakes/openai.ts';
-import { FakeTelegram } from '../fakes/telegram.ts';
-import { fakesConfig } from '../helpers/config.ts';
-import { Daemon } from '../helpers/daemon.ts';
+import { describe, expect, it } from 'vitest';
+import { daemonOnAllFakes } from '../helpers/all-fakes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -14,53 +10,40 @@ import { waitFor } from '../helpers/wait.ts';
  */
 describe('typing while the agent works, on both platforms', () => {
   const SOON_MS = 1_000;
-  let telegram: FakeTelegram;
-  let discord: FakeDiscord;
-  let llm: FakeOpenAI;
-  let daemon: Daemon;
+  const world = daemonOnAllFakes();
 
-  beforeAll(async () => {
-    [telegram, discord, llm] = await Promise.all([FakeTelegram.start(), FakeDiscord.start(), FakeOpenAI.start()]);
-    daemon = await Daemon.start({ config: fakesConfig({ llm, telegram, discord }) });
-  });
-
-  afterAll(async () => {
-    await daemon?.dispose();
-    await Promise.all([telegram?.close(), discord?.close(), llm?.close()]);
-  });
-
-  const telegramReplyAt = (chatId: number) => telegram.requests.find((r) => r.method === 'sendMessage' && Number(r.params.chat_id) === chatId && r.status === 200)?.at;
-  const discordReplyAt = (channelId: string) => discord.requests.find((r) => r.method === 'POST' && r.path === `/channels/${channelId}/messages` && r.status === 200)?.at;
+  const telegramReplyAt = (chatId: number) => world.telegram.requests.find((r) => r.method === 'sendMessage' && Number(r.params.chat_id) === chatId && r.status === 200)?.at;
+  const discordReplyAt = (channelId: string) => world.discord.requests.find((r) => r.method === 'POST' && r.path === `/channels/${channelId}/messages` && r.status === 200)?.at;
 
   it('Telegram: typing soon after the message and none after the reply, even when a renewal is due as it goes out; none for an instant answer', async () => {
     const chatId = 9401;
     // the reply is ready just as the second pulse (400 ms grace + 4 s) is due: the race the reply must win
-    llm.enqueue({ content: 'a considered answer', delayMs: 4_400 });
+    world.llm.enqueue({ content: 'a considered answer', delayMs: 4_400 });
     const sentAt = Date.now();
-    telegram.userSays({ chatId, text: 'think about it' });
+    world.telegram.userSays({ chatId, text: 'think about it' });
     const replyAt = await waitFor(() => telegramReplyAt(chatId), 15_000, 'the reply');
-    const typing = telegram.chatActions.filter((a) => a.chatId === chatId);
+    const typing = world.telegram.chatActions.filter((a) => a.chatId === chatId);
     expect(typing[0]!.action).toBe('typing');
     expect(typing[0]!.at - sentAt).toBeLessThan(SOON_MS);
-    await daemon.waitForLog('reply delivered', (l) => l.sessionId === `telegram:${chatId}`);
+    await world.daemon.waitForLog('reply delivered', (l) => l.sessionId === `telegram:${chatId}`);
     expect(typing.filter((a) => a.at > replyAt)).toEqual([]);
-    expect(telegram.chatActions.filter((a) => a.chatId === chatId && a.at > replyAt)).toEqual([]);
+    expect(world.telegram.chatActions.filter((a) => a.chatId === chatId && a.at > replyAt)).toEqual([]);
 
     const quick = 9402;
-    telegram.userSays({ chatId: quick, text: 'quick' });
+    world.telegram.userSays({ chatId: quick, text: 'quick' });
     await waitFor(() => telegramReplyAt(quick), 10_000, 'the quick reply');
-    await daemon.waitForLog('reply delivered', (l) => l.sessionId === `telegram:${quick}`);
-    expect(telegram.chatActions.filter((a) => a.chatId === quick)).toEqual([]);
+    await world.daemon.waitForLog('reply delivered', (l) => l.sessionId === `telegram:${quick}`);
+    expect(world.telegram.chatActions.filter((a) => a.chatId === quick)).toEqual([]);
   });
 
   it('Discord: typing soon after the message and none after the reply', async () => {
-    const dm = discord.dmChannelFor('777777777777777701', 'gus');
-    llm.enqueue({ content: 'a considered answer', delayMs: 1_500 });
+    const dm = world.discord.dmChannelFor('777777777777777701', 'gus');
+    world.llm.enqueue({ content: 'a considered answer', delayMs: 1_500 });
     const sentAt = Date.now();
-    discord.userSays({ channelId: dm.id, content: 'think about it' });
+    world.discord.userSays({ channelId: dm.id, content: 'think about it' });
     const replyAt = await waitFor(() => discordReplyAt(dm.id), 15_000, 'the reply');
-    await daemon.waitForLog('reply delivered', (l) => l.sessionId === `discord:${dm.id}`);
-    const typing = discord.typingCalls.filter((t) => t.channelId === dm.id);
+    await world.daemon.waitForLog('reply delivered', (l) => l.sessionId === `discord:${dm.id}`);
+    const typing = world.discord.typingCalls.filter((t) => t.channelId === dm.id);
     expect(typing).toHaveLength(1);
     expect(typing[0]!.at - sentAt).toBeLessThan(SOON_MS);
     expect(typing[0]!.at).toBeLessThan(replyAt);
