@@ -2,7 +2,7 @@
  * mybot's entry point: `npm start` (the daemon), `npm run chat` (the terminal chat),
  * `npm run status` (what the daemon running on the workspace is doing) and `npm run pair`
  * (approve, list and revoke paired users).
- * Options: --workspace DIR (or MYBOT_WORKSPACE), --chat; the commands `status` and `pair`.
+ * Options: --workspace DIR (or MYBOT_WORKSPACE), --role ROLE (or MYBOT_ROLE), --chat; the commands `status` and `pair`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,8 +36,22 @@ if (argv[0] === 'pair') {
 // the terminal chat owns stdout: its logs go to a file
 if (chat && !process.env.MYBOT_LOG_FILE) process.env.MYBOT_LOG_FILE = join(workspace, 'logs', 'chat.log');
 
+const role = roleOf(argv, process.env);
 const { run } = await import('./server/run.ts');
-await run({ workspace, chat, interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY), hint: () => hintFor(workspace) });
+await run({ workspace, chat, ...(role ? { role } : {}), interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY), hint: () => hintFor(workspace) });
+
+/**
+ * --role ROLE or MYBOT_ROLE: server.role for this process only, so the processes of a deployment
+ * (one gateway, N agents) share one workspace and one config file.
+ */
+function roleOf(args: string[], env: NodeJS.ProcessEnv): 'all' | 'gateway' | 'agent' | undefined {
+  const at = args.findIndex((a) => a === '--role' || a.startsWith('--role='));
+  const value = at < 0 ? env.MYBOT_ROLE || undefined : args[at] === '--role' ? args[at + 1] : args[at]!.slice('--role='.length);
+  if (value === undefined) return undefined;
+  if (value === 'all' || value === 'gateway' || value === 'agent') return value;
+  process.stderr.write(`mybot: ${at < 0 ? 'MYBOT_ROLE' : '--role'} is '${value}': it must be all, gateway or agent\n`);
+  process.exit(2);
+}
 
 function withoutWorkspaceFlag(args: string[]): string[] {
   const at = args.findIndex((a) => a === '--workspace' || a.startsWith('--workspace='));

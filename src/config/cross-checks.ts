@@ -11,7 +11,7 @@ export interface Problem {
  * the first problem is what the loader reports.
  */
 export function crossKeyProblems(config: Config): Problem[] {
-  return [...priceProblems(config), ...httpProblems(config), ...webhookProblems(config), ...accountNameProblems(config)];
+  return [...priceProblems(config), ...busProblems(config), ...httpProblems(config), ...webhookProblems(config), ...accountNameProblems(config)];
 }
 
 /** cost_per_day needs a price for every model that may answer: llm.model and the fallbacks. */
@@ -24,6 +24,15 @@ function priceProblems({ llm, limits, channels }: Config): Problem[] {
   if (!missing) return [];
   const [key, model] = missing;
   return [{ path: ['limits', 'prices'], message: `${costKey} is set but there is no price for the model '${model}' (${key}): add limits.prices.${model}: { input_per_mtok, output_per_mtok }` }];
+}
+
+/** Redis needs its address; the roles that split the daemon need Redis between them. */
+function busProblems({ bus, server }: Config): Problem[] {
+  if (bus.backend === 'redis' && !bus.redis_url) return [{ path: ['bus', 'redis_url'], message: 'bus.backend is redis but bus.redis_url is not set: set it, e.g. redis://127.0.0.1:6379' }];
+  if (bus.backend === 'local' && server.role !== 'all') {
+    return [{ path: ['server', 'role'], message: `server.role ${server.role} needs bus.backend: redis (the processes of a deployment meet in Redis); with the local bus, use role all` }];
+  }
+  return [];
 }
 
 /** True for 127.0.0.0/8, ::1 and localhost: the addresses only this machine reaches. */

@@ -143,7 +143,18 @@ export function secretsOf(config: Config): Array<string | undefined> {
     llm.transcription_api_key,
     ...llm.fallbacks.map((f) => f.api_key),
     server.http_token,
+    redisPassword(config.bus.redis_url),
     ...accounts.map((a) => a.bot_token),
     ...[channels.telegram, ...Object.values(channels.telegram.accounts)].map((a) => a.webhook_secret),
   ];
+}
+
+/** The password in a redis:// URL, if any: a secret like the others. */
+function redisPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }

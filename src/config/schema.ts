@@ -190,8 +190,24 @@ export const configSchema = z.strictObject({
       prices: z.record(z.string(), price).default({}),
     })
     .prefault({}),
+  bus: z
+    .strictObject({
+      /** `local`: one process, journal in the workspace (the default). `redis`: Redis Streams, several processes (README "Run on several processes"). */
+      backend: z.enum(['local', 'redis']).default('local'),
+      /** redis://[user:password@]host:port[/db]; required with backend: redis. */
+      redis_url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+      /** Key prefix: two bots on one Redis need two prefixes. */
+      redis_prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only').default('mybot'),
+      /** Inbound streams the sessions are spread over; each is worked on by one agent process at a time. Change it only with every process stopped and the streams empty. */
+      partitions: z.number().int().min(1).max(1024).default(32),
+      /** A process silent this long is taken as dead: its partitions and pending events go to a live one. */
+      claim_idle_ms: z.number().int().min(500).default(10_000),
+    })
+    .prefault({}),
   server: z
     .strictObject({
+      /** `all`: one process does everything. With bus.backend redis: `gateway` (channels, delivery, schedules; one per workspace) and `agent` (AgentWorkers; start as many as you like). */
+      role: z.enum(['all', 'gateway', 'agent']).default('all'),
       /** How many sessions the agent works on at once. */
       max_concurrency: z.number().int().min(1).default(256),
       drain_timeout_s: z.number().positive().default(20),

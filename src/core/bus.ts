@@ -74,4 +74,6 @@ export interface EventBus {
   /** Stops dispatching; waits up to `deadlineMs` for handlers that are running. Pending events stay durable. */
   stop(deadlineMs: number): Promise<void>;
   stats(): BusStats;
+  /** Lets go of what the bus holds outside the process (connections); after `stop`, once nothing publishes any more. */
+  close?(): Promise<void>;
 }

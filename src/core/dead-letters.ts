@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { storageError } from './errors.ts';
 import type { AnyEvent } from './events.ts';
+import type { Logger } from '../log.ts';
 
 /** One line of `.mybot/dead-letters.jsonl`. */
 export interface DeadLetter {
@@ -39,4 +40,17 @@ export class DeadLetters {
     }
     this.count++;
   }
+}
+
+/**
+ * `EventBus.deadLetter` of every bus: kept in the file (if the bus has one), then acknowledged even
+ * when the file refuses it: kept, it would be refused again at every start.
+ */
+export async function giveUp(deadLetters: DeadLetters | undefined, event: AnyEvent, reason: string, ack: (eventId: string) => Promise<void>, log: Logger): Promise<void> {
+  try {
+    deadLetters?.add(event, reason);
+  } catch (err) {
+    log.error({ err, sessionId: event.sessionId, eventId: event.id }, 'could not write a dead letter');
+  }
+  await ack(event.id);
 }

@@ -1,5 +1,5 @@
 import type { BusStats, DeliveryProgress, EventBus, Handler } from './bus.ts';
-import type { DeadLetters } from './dead-letters.ts';
+import { giveUp, type DeadLetters } from './dead-letters.ts';
 import { StorageError } from './errors.ts';
 import { DURABLE_TYPES, type AnyEvent, type EventType, type InboundEvent } from './events.ts';
 import { ALREADY_JOURNALED, type Journal } from './journal.ts';
@@ -127,14 +127,8 @@ export class LocalBus implements EventBus {
     return this.journal?.progress(eventId);
   }
 
-  async deadLetter(event: AnyEvent, reason: string): Promise<void> {
-    try {
-      this.deadLetters?.add(event, reason);
-    } catch (err) {
-      // the event is given up on all the same: kept, it would be refused again at every start
-      this.log.error({ err, sessionId: event.sessionId, eventId: event.id }, 'could not write a dead letter');
-    }
-    await this.ack(event.id);
+  deadLetter(event: AnyEvent, reason: string): Promise<void> {
+    return giveUp(this.deadLetters, event, reason, (id) => this.ack(id), this.log);
   }
 
   takeQueued(sessionId: string, accept: (event: InboundEvent) => boolean): InboundEvent[] {
@@ -191,6 +185,25 @@ export class LocalBus implements EventBus {
 
   stats(): BusStats {
     return { queued: this.queued, activeSessions: this.active, unacked: this.journal?.pendingCount ?? 0, deadLetters: this.deadLetters?.size ?? 0 };
+  }
+
+  /** Whether an event of this type and session is queued or being handled. */
+  hasWork(type: EventType, sessionId: string): boolean {
+    return this.lanes[type].has(sessionId);
+  }
+
+  /** Forgets what is queued (not what is being handled) for this type and session; returns the ids dropped. */
+  dropQueued(type: EventType, sessionId: string): string[] {
+    const lane = this.lanes[type].get(sessionId);
+    if (!lane) return [];
+    const dropped = lane.events.splice(0).map((event) => event.id);
+    this.queued -= dropped.length;
+    if (lane.waiting) {
+      this.waiting.splice(this.waiting.indexOf(lane), 1);
+      lane.waiting = false;
+    }
+    if (!lane.active) this.lanes[type].delete(sessionId);
+    return dropped;
   }
 
   private enqueue(event: AnyEvent, front: boolean): void {

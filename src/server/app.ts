@@ -29,7 +29,9 @@ import { systemClock } from '../core/clock.ts';
 import { DeadLetters } from '../core/dead-letters.ts';
 import { OutboundEvent } from '../core/events.ts';
 import { Journal } from '../core/journal.ts';
+import type { EventBus } from '../core/bus.ts';
 import { LocalBus } from '../core/local-bus.ts';
+import { RedisBus } from '../core/redis-bus.ts';
 import { Supervisor } from '../core/supervisor.ts';
 import { MediaIntake, type FileSource } from '../media/intake.ts';
 import { OpenAiTranscriber } from '../media/transcriber.ts';
@@ -70,7 +72,10 @@ export class App {
   private readonly current = () => this.config;
   private readonly paths: ReturnType<typeof workspacePaths>;
   private readonly journal: Journal | undefined;
-  readonly bus: LocalBus;
+  readonly bus: EventBus;
+  /** server.role: what this process runs of the daemon. */
+  private readonly runsAgents: boolean;
+  private readonly runsChannels: boolean;
   private readonly supervisor: Supervisor;
   private readonly channels = new Map<string, Channel>();
   private readonly agent: AgentWorker;
@@ -97,10 +102,14 @@ export class App {
     const { workspace, log } = options;
     this.config = options.config;
     this.paths = workspacePaths(workspace);
-    if (!options.ephemeral) takeLock(this.paths.pidFile);
-    this.journal = options.ephemeral ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
-    const durable = this.journal ? { journal: this.journal, deadLetters: new DeadLetters(this.paths.deadLetters) } : {};
-    this.bus = new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...durable });
+    const { role } = this.config.server;
+    this.runsAgents = role !== 'gateway';
+    this.runsChannels = role !== 'agent';
+    // one process per workspace polls the platforms; agents of a deployment share the workspace
+    if (!options.ephemeral && this.runsChannels) takeLock(this.paths.pidFile);
+    const redis = !options.ephemeral && this.config.bus.backend === 'redis';
+    this.journal = options.ephemeral || redis ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
+    this.bus = redis ? this.redisBus() : new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...(this.journal ? { journal: this.journal, deadLetters: new DeadLetters(this.paths.deadLetters) } : {}) });
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
@@ -122,7 +131,7 @@ export class App {
     const { pairing, usage } = this;
     const media = new MediaIntake({ workspace, config: this.current, transcriber: new OpenAiTranscriber(() => this.current().llm), fileSource: (name) => this.fileSource(name), log });
     this.agent = new AgentWorker({ bus: this.bus, llm, sessions, tools, config: this.current, systemPromptFile: this.paths.agentPrompt, skills, pairing, usage, memory, ...(schedules ? { schedules } : {}), media, log });
-    this.scheduler = schedules && new SchedulerWorker({ book: schedules, publish: (event) => this.bus.publish(event), clock: systemClock, config: this.current, log });
+    this.scheduler = !schedules || !this.runsChannels ? undefined : new SchedulerWorker({ book: schedules, publish: (event) => this.bus.publish(event), clock: systemClock, config: this.current, log });
     const meter = (this.meter = metrics && new MessageMeter(metrics));
     this.publish = meter
       ? async (event) => {
@@ -135,6 +144,23 @@ export class App {
     this.heap = new MemoryWatchdog({ limitMb: () => this.current().server.max_heap_mb, onExceeded: () => options.onHeapLimit?.(), log });
   }
 
+  private redisBus(): RedisBus {
+    const { bus, server } = this.config;
+    return new RedisBus({
+      url: bus.redis_url!,
+      prefix: bus.redis_prefix,
+      partitions: bus.partitions,
+      claimIdleMs: bus.claim_idle_ms,
+      maxConcurrency: server.max_concurrency,
+      role: server.role,
+      runsAgents: this.runsAgents,
+      runsChannels: this.runsChannels,
+      channels: () => [...this.channels.keys()],
+      ...(this.runsChannels ? { deadLetters: new DeadLetters(this.paths.deadLetters) } : {}),
+      log: this.options.log,
+    });
+  }
+
   /** The running channel that can say where its users' files are. */
   private fileSource(name: string): FileSource | undefined {
     const channel = this.channels.get(name);
@@ -143,7 +169,7 @@ export class App {
 
   static async start(options: AppOptions): Promise<App> {
     // prom-client is loaded only when something will read it
-    const serving = !options.ephemeral && options.config.server.http_port !== undefined;
+    const serving = !options.ephemeral && options.config.server.http_port !== undefined && options.config.server.role !== 'agent';
     const { Metrics } = serving ? await import('./metrics.ts') : { Metrics: undefined };
     let app: App | undefined;
     const metrics = Metrics
@@ -165,9 +191,9 @@ export class App {
     // before the channels: a webhook must be served before Telegram is told to use it
     if (this.metrics) await this.startHttp(this.metrics);
     if (this.meter) this.bus.subscribe(OutboundEvent, (event) => this.meter!.outbound(event));
-    await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
-    await this.supervisor.start(this.agent);
-    const channels = [...(await this.createChannels()), ...(this.options.extraChannels?.(this.publish) ?? [])];
+    if (this.runsChannels) await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
+    if (this.runsAgents) await this.supervisor.start(this.agent);
+    const channels = this.runsChannels ? [...(await this.createChannels()), ...(this.options.extraChannels?.(this.publish) ?? [])] : [];
     for (const channel of channels) this.channels.set(channel.name, channel);
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
@@ -178,18 +204,21 @@ export class App {
     if (!ephemeral) {
       this.watcher = new ConfigWatcher(workspace, (config) => this.applyConfig(config), log);
       this.watcher.start();
-      this.statusTimer = setInterval(() => this.writeStatus(), STATUS_INTERVAL_MS);
-      this.writeStatus();
+      // agents report through Redis (npm run status reads it there); the workspace's file is the gateway's
+      if (this.runsChannels) {
+        this.statusTimer = setInterval(() => this.writeStatus(), STATUS_INTERVAL_MS);
+        this.writeStatus();
+      }
       this.heap.start();
     }
     const hint = pairingHint(this.config);
     if (hint) log.info({ channels: hint.channels }, hint.msg);
-    if (this.channels.size === 0) {
+    if (this.channels.size === 0 && this.runsChannels) {
       log.warn(
         'no channel is enabled, so nobody can write to the bot: try it with `npm run chat`, or enable Telegram or Discord in config.user.yaml (channels.telegram.enabled, channels.discord.enabled; README sections "Telegram" and "Discord")',
       );
     }
-    log.info({ workspace, channels: [...this.channels.keys()], model: this.config.llm.model, fallbacks: this.config.llm.fallbacks.map((f) => f.model) }, 'mybot is up');
+    log.info({ workspace, role: this.config.server.role, bus: this.config.bus.backend, channels: [...this.channels.keys()], model: this.config.llm.model, fallbacks: this.config.llm.fallbacks.map((f) => f.model) }, 'mybot is up');
   }
 
   private createChannels(only?: string): Promise<Channel[]> {
@@ -235,6 +264,7 @@ export class App {
     const before = connections(previous);
     const after = connections(next);
     for (const name of new Set([...before.keys(), ...after.keys()])) {
+      if (!this.runsChannels) break;
       if (before.get(name) !== after.get(name)) await this.restartChannel(name);
     }
   }
@@ -298,7 +328,8 @@ export class App {
     this.usage.flush();
     this.costs.flush();
     this.journal?.close();
-    if (!this.options.ephemeral) releaseLock(this.paths.pidFile);
+    await this.bus.close?.();
+    if (!this.options.ephemeral && this.runsChannels) releaseLock(this.paths.pidFile);
   }
 }
 

@@ -12,6 +12,8 @@ import { HEAP_EXIT_CODE } from './memory-watchdog.ts';
 export interface RunOptions {
   workspace: string;
   chat: boolean;
+  /** server.role for this process (--role, MYBOT_ROLE), over the config file's. */
+  role?: 'all' | 'gateway' | 'agent';
   interactive: boolean;
   /** The one line printed when there is no config and nobody to ask. */
   hint: () => string;
@@ -34,6 +36,10 @@ export async function run(options: RunOptions): Promise<void> {
       await askForConfig(join(workspace, USER_CONFIG));
     }
     const config = loadConfig(workspace);
+    if (options.role) config.server.role = options.role;
+    if (config.server.role !== 'all' && config.bus.backend !== 'redis') {
+      return await fatal(`mybot: the role ${config.server.role} (server.role, --role or MYBOT_ROLE) needs bus.backend: redis in ${join(workspace, USER_CONFIG)}; with the local bus, run role all`);
+    }
     for (const secret of secretsOf(config)) registerSecret(secret);
     if (chat) {
       config.channels.telegram.enabled = false;

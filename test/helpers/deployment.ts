@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from './daemon.ts';
+import type { RedisServer } from './redis-server.ts';
+
+export type Role = 'gateway' | 'agent' | 'all';
+
+/**
+ * A deployment as the README's "Run on several processes" describes it: processes of the real
+ * daemon on one workspace and one config (bus.backend redis), each given its role with MYBOT_ROLE,
+ * as the pm2 file does.
+ */
+export class Deployment {
+  readonly workspace = mkdtempSync(join(tmpdir(), 'mybot-deploy-'));
+  readonly processes: Array<{ role: Role; daemon: Daemon }> = [];
+
+  constructor(
+    readonly redis: RedisServer,
+    /** config.user.yaml without the bus section, which the deployment adds. */
+    private readonly config: () => Record<string, unknown>,
+    private readonly bus: Record<string, unknown> = {},
+  ) {}
+
+  fullConfig(): Record<string, unknown> {
+    const config = this.config();
+    return { ...config, bus: { backend: 'redis', redis_url: this.redis.url, claim_idle_ms: 2000, ...this.bus } };
+  }
+
+  /** Starts a process of `role` and waits until it is up. */
+  async start(role: Role, env: Record<string, string> = {}): Promise<Daemon> {
+    const daemon = await Daemon.start({ config: this.fullConfig(), workspace: this.workspace, env: { MYBOT_ROLE: role, ...env } });
+    this.processes.push({ role, daemon });
+    return daemon;
+  }
+
+  of(role: Role): Daemon[] {
+    return this.processes.filter((p) => p.role === role && p.daemon.exitCode === undefined).map((p) => p.daemon);
+  }
+
+  /** Every line every process logged, for assertions over the deployment. */
+  lines(): Array<{ msg: string; [key: string]: unknown }> {
+    return this.processes.flatMap((p) => p.daemon.lines);
+  }
+
+  /** Warnings and errors of every process, one line each, to say why a wait failed. */
+  problems(): string[] {
+    return this.processes.flatMap((p) => p.daemon.lines.filter((l) => l.level >= 40).map((l) => `${p.role}: ${JSON.stringify(l).slice(0, 400)}`));
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p.daemon.kill()));
+    rmSync(this.workspace, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './wait.ts';
+
+/**
+ * A real redis-server of the test's own, on a free loopback port with its data in a temp folder
+ * (append-only file on, as the README tells users). `stop` shuts it down as an operator would
+ * (SHUTDOWN: it writes its data first); `start` again brings it back on the same port and data.
+ */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+  private output = '';
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'mybot-redis-')));
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--logfile', ''];
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
+    const failed = new Promise<never>((_, reject) => child.once('error', reject));
+    failed.catch(() => undefined);
+    await Promise.race([failed, waitFor(() => this.output.includes('Ready to accept connections') || child.exitCode !== null, 10_000, 'redis-server to accept connections')]);
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}:\n${this.output}`);
+  }
+
+  /** Sends a command and returns the raw reply (enough for SHUTDOWN, DBSIZE and the like). */
+  async command(...args: string[]): Promise<string> {
+    const socket = new Socket();
+    await new Promise<void>((resolve, reject) => socket.once('error', reject).connect(this.port, '127.0.0.1', () => resolve()));
+    const reply = new Promise<string>((resolve) => {
+      let data = '';
+      socket.on('data', (chunk: Buffer) => {
+        data += chunk.toString('utf8');
+        if (data.endsWith('\r\n')) resolve(data);
+      });
+      socket.on('close', () => resolve(data));
+    });
+    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+    const text = await reply;
+    socket.destroy();
+    return text;
+  }
+
+  /** SHUTDOWN: the data is written, the port closes, every client sees the connection drop. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await this.command('SHUTDOWN').catch(() => undefined);
+    await exited;
+    this.child = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
