@@ -27,7 +27,7 @@ try {
 }
 if (argv[0] === 'status') {
   const { printStatus } = await import('./server/status.ts');
-  process.exit(printStatus(workspace));
+  process.exit(await printStatus(workspace));
 }
 if (argv[0] === 'pair') {
   const { runPairCli } = await import('./server/pair-cli.ts');

@@ -2,6 +2,8 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ChannelStatus } from '../channels/channel.ts';
 import type { BusStats } from '../core/bus.ts';
 import type { SchedulerStatus } from '../schedules/scheduler-worker.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { workspacePaths } from '../config/workspace.ts';
 import { lockHolder } from './lock.ts';
 
@@ -73,10 +75,30 @@ function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
-/** `npm run status`: prints the report; the exit code is 0 when the daemon runs, 3 when it does not. */
-export function printStatus(workspace: string): number {
+/**
+ * `npm run status`: prints the report; the exit code is 0 when the daemon runs, 3 when it does not.
+ * With bus.backend redis, every process of the deployment, from Redis.
+ */
+export async function printStatus(workspace: string): Promise<number> {
   const paths = workspacePaths(workspace);
   const running = lockHolder(paths.pidFile) !== undefined;
+  const config = configOf(workspace);
+  if (config?.bus.backend === 'redis') {
+    const { deploymentStatus } = await import('./deployment-status.ts');
+    const deployment = await deploymentStatus(config);
+    const gateway = running ? `${formatStatus(readStatus(paths.statusFile), running)}\n` : '';
+    process.stdout.write(`${gateway}${deployment.text}\n`);
+    return deployment.running ? 0 : 3;
+  }
   process.stdout.write(`${formatStatus(readStatus(paths.statusFile), running)}\n`);
   return running ? 0 : 3;
+}
+
+/** The workspace's config, if it loads: status works without one too. */
+function configOf(workspace: string): Config | undefined {
+  try {
+    return loadConfig(workspace);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
@@ -14,14 +14,19 @@ describe('several processes on Redis Streams', () => {
   let deployment: Deployment;
 
   beforeAll(async () => {
-    [redis, telegram, llm] = await Promise.all([RedisServer.start(), FakeTelegram.start(), FakeOpenAI.start()]);
+    redis = await RedisServer.start();
+  });
+  // fresh platform and LLM per test: what a test asserts reached them is its own
+  beforeEach(async () => {
+    [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
   });
   afterEach(async () => {
     await deployment?.dispose();
+    await Promise.all([telegram.close(), llm.close()]);
     await redis.command('FLUSHALL');
   });
   afterAll(async () => {
-    await Promise.all([redis?.dispose(), telegram?.close(), llm?.close()]);
+    await redis?.dispose();
   });
 
   it('one gateway and 3 agents answer 200 messages from 40 chats: every chat in order, none lost, none twice', async () => {
@@ -44,4 +49,83 @@ describe('several processes on Redis Streams', () => {
     const answeredBy = deployment.of('agent').map((agent) => agent.lines.filter((l) => l.msg === 'turn started').length);
     expect(answeredBy.every((n) => n > 0), `turns per agent: ${answeredBy.join(', ')}`).toBe(true);
   }, 120_000);
+
+  /** Group messages, each from another member, so none merges into another's turn. */
+  function say(chat: number, text: string, member = 0): void {
+    telegram.userSays({ chatId: -1000 - chat, chatType: 'group', userId: 100 * chat + member, mention: true, text });
+  }
+
+  function repliesIn(chat: number): string[] {
+    return telegram.botMessages(-1000 - chat).map((m) => m.text ?? '');
+  }
+
+  /** Waits until the agents share the partitions (each holds some): a newcomer gets its share from the others. */
+  async function partitionsSpread(agents: number): Promise<void> {
+    await waitFor(() => {
+      const counts = deployment.of('agent').map((d) => d.lines.filter((l) => l.msg === 'streams changed').at(-1)?.streams as number | undefined);
+      return counts.length === agents && counts.every((n) => n !== undefined && n >= Math.floor(32 / agents));
+    }, 20_000, 'the partitions to spread over the agents');
+  }
+
+  it('SIGKILL of an agent mid-turn: its sessions are answered by another within claim_idle_ms and one turn', async () => {
+    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
+    await deployment.start('gateway');
+    await Promise.all([deployment.start('agent'), deployment.start('agent'), deployment.start('agent')]);
+    await partitionsSpread(3);
+    llm.setLatency(1500);
+    for (let chat = 1; chat <= 12; chat++) say(chat, `k${chat}`);
+    const [victim] = deployment.of('agent');
+    await waitFor(() => victim!.lines.some((l) => l.msg === 'turn started'), 10_000, 'the agent to start a turn');
+    const orphaned = victim!.lines.filter((l) => l.msg === 'turn started').map((l) => l.sessionId as string);
+    const killedAt = Date.now();
+    await victim!.kill('SIGKILL');
+    await waitFor(() => telegram.botMessages().length >= 12, 20_000, '12 replies');
+    const elapsed = Date.now() - killedAt;
+    // claim_idle_ms 2000 + a turn of 1500 ms, with room for a loaded machine
+    expect(elapsed).toBeLessThan(2000 + 1500 + 4000);
+    for (let chat = 1; chat <= 12; chat++) expect(repliesIn(chat)).toEqual([`echo: k${chat}`]);
+    expect(orphaned.length).toBeGreaterThan(0);
+    const survivors = deployment.of('agent');
+    for (const sessionId of orphaned) {
+      expect(survivors.some((d) => d.lines.some((l) => l.msg === 'turn started' && l.sessionId === sessionId))).toBe(true);
+    }
+    expect(deployment.lines().some((l) => l.msg === 'took over the stream of a process gone silent')).toBe(true);
+  }, 90_000);
+
+  it('SIGKILL of the gateway and a new start: nothing lost, nothing doubled', async () => {
+    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
+    const first = await deployment.start('gateway');
+    await Promise.all([deployment.start('agent'), deployment.start('agent')]);
+    llm.setLatency(1000);
+    for (let chat = 1; chat <= 20; chat++) say(chat, `g${chat} a`);
+    // every turn under way, no reply sent yet: the kill catches the replies on their way
+    await waitFor(() => deployment.of('agent').flatMap((d) => d.lines).filter((l) => l.msg === 'turn started').length >= 20, 15_000, '20 turns started');
+    expect(telegram.botMessages()).toHaveLength(0);
+    await first.kill('SIGKILL');
+    for (let chat = 1; chat <= 20; chat++) say(chat, `g${chat} b`, 1);
+    await deployment.start('gateway');
+    await waitFor(() => telegram.botMessages().length >= 40, 30_000, '40 replies');
+    for (let chat = 1; chat <= 20; chat++) expect(repliesIn(chat)).toEqual([`echo: g${chat} a`, `echo: g${chat} b`]);
+  }, 90_000);
+
+  it('redis-server stopped for 5 s mid-load: the processes hold what is in flight and lose nothing', async () => {
+    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
+    await deployment.start('gateway');
+    await Promise.all([deployment.start('agent'), deployment.start('agent')]);
+    llm.setLatency(300);
+    for (let chat = 1; chat <= 20; chat++) say(chat, `r${chat} a`);
+    await waitFor(() => telegram.botMessages().length >= 5, 15_000, 'the first replies');
+    await redis.stop();
+    for (let chat = 1; chat <= 20; chat++) say(chat, `r${chat} b`, 1);
+    // the outage itself: five seconds of Redis away, as the issue asks
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await redis.start();
+    await waitFor(() => telegram.botMessages().length >= 40, 30_000, '40 replies');
+    for (let chat = 1; chat <= 20; chat++) expect(repliesIn(chat)).toEqual([`echo: r${chat} a`, `echo: r${chat} b`]);
+    // logged once per connection, not once per retry
+    const outages = deployment.lines().filter((l) => l.msg === 'Redis is unreachable: holding what is in flight and retrying');
+    expect(outages.length).toBeGreaterThan(0);
+    expect(outages.length).toBeLessThanOrEqual(3 * 4);
+    expect(deployment.lines().some((l) => l.msg === 'Redis is back')).toBe(true);
+  }, 90_000);
 });

@@ -99,6 +99,12 @@ export class Ownership {
   }
 
   private async settle(): Promise<void> {
+    const before = this.held.size;
+    await this.rebalance();
+    if (this.held.size !== before) this.options.log.debug({ streams: this.held.size }, 'streams changed');
+  }
+
+  private async rebalance(): Promise<void> {
     const { redis, keys, me, claimIdleMs, runsAgents } = this.options;
     const report: ProcessReport = { id: me, ...this.options.report(), streams: [...this.held].sort() };
     const [now, beatList, agentIds] = (await heartbeat.run(redis, [keys.beats, keys.agents, keys.processes], [me, runsAgents ? 1 : 0, JSON.stringify(report), FORGET_AFTER_MS])) as [number, string[], string[]];
