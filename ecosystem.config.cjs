@@ -28,5 +28,35 @@ module.exports = {
         NODE_ENV: 'production',
       },
     },
+    // Several processes (README, "Run on several processes"): with bus.backend: redis in
+    // config.user.yaml, replace the app above by one gateway and N agents. The gateway polls the
+    // platforms (one per workspace: fork mode, one instance); agents can be as many as you like.
+    // {
+    //   name: 'mybot-gateway',
+    //   cwd: __dirname,
+    //   script: path.join(__dirname, 'src', 'main.ts'),
+    //   interpreter: 'node',
+    //   node_args: ['--import', 'tsx'],
+    //   exec_mode: 'fork',
+    //   instances: 1,
+    //   wait_ready: true,
+    //   listen_timeout: 30_000,
+    //   kill_timeout: 30_000,
+    //   env: { NODE_ENV: 'production', MYBOT_ROLE: 'gateway' },
+    // },
+    // {
+    //   name: 'mybot-agent',
+    //   cwd: __dirname,
+    //   script: path.join(__dirname, 'src', 'main.ts'),
+    //   interpreter: 'node',
+    //   node_args: ['--import', 'tsx'],
+    //   // fork mode, N copies: agents share no port, and each takes its share of the sessions from Redis
+    //   exec_mode: 'fork',
+    //   instances: 3,
+    //   wait_ready: true,
+    //   listen_timeout: 30_000,
+    //   kill_timeout: 30_000,
+    //   env: { NODE_ENV: 'production', MYBOT_ROLE: 'agent' },
+    // },
   ],
 };

@@ -35,7 +35,11 @@ export class RedisServer {
     this.child = child;
     child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
-    const failed = new Promise<never>((_, reject) => child.once('error', reject));
+    const failed = new Promise<never>((_, reject) =>
+      child.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ENOENT' ? new Error('redis-server is not installed: sudo apt-get install -y redis-server (README "Set up"; .ci/run does it)') : err),
+      ),
+    );
     failed.catch(() => undefined);
     await Promise.race([failed, waitFor(() => this.output.includes('Ready to accept connections') || child.exitCode !== null, 10_000, 'redis-server to accept connections')]);
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}:\n${this.output}`);
