@@ -78,6 +78,8 @@ export class App {
   private readonly runsChannels: boolean;
   private readonly supervisor: Supervisor;
   private readonly channels = new Map<string, Channel>();
+  /** In an agent process: the channels, never started, that say where users' files are and how big a file may be. */
+  private readonly idleChannels = new Map<string, Channel>();
   private readonly agent: AgentWorker;
   /** None in the terminal chat: it may run beside a daemon, which fires the jobs. */
   private readonly scheduler: SchedulerWorker | undefined;
@@ -113,7 +115,7 @@ export class App {
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
-    const sendFile = sendFileTool({ workspace, bus: this.bus, maxFileBytes: (target) => this.channels.get(target.channel)?.maxFileBytes?.(target) });
+    const sendFile = sendFileTool({ workspace, bus: this.bus, maxFileBytes: (target) => (this.channels.get(target.channel) ?? this.idleChannels.get(target.channel))?.maxFileBytes?.(target) });
     const memory = new MemoryFiles(workspace);
     const schedules = options.ephemeral
       ? undefined
@@ -163,7 +165,7 @@ export class App {
 
   /** The running channel that can say where its users' files are. */
   private fileSource(name: string): FileSource | undefined {
-    const channel = this.channels.get(name);
+    const channel = this.channels.get(name) ?? this.idleChannels.get(name);
     return channel?.locateFile ? { locateFile: (file, signal) => channel.locateFile!(file, signal) } : undefined;
   }
 
@@ -194,6 +196,7 @@ export class App {
     if (this.runsChannels) await this.supervisor.start(new DeliveryWorker(this.bus, () => this.channels, log));
     if (this.runsAgents) await this.supervisor.start(this.agent);
     const channels = this.runsChannels ? [...(await this.createChannels()), ...(this.options.extraChannels?.(this.publish) ?? [])] : [];
+    if (!this.runsChannels) for (const channel of await this.createChannels(undefined, NO_ROUTES)) this.idleChannels.set(channel.name, channel);
     for (const channel of channels) this.channels.set(channel.name, channel);
     // channels connect before the replay, so replayed replies find them ready
     await Promise.all(channels.map((channel) => this.supervisor.start(channel)));
@@ -221,8 +224,9 @@ export class App {
     log.info({ workspace, role: this.config.server.role, bus: this.config.bus.backend, channels: [...this.channels.keys()], model: this.config.llm.model, fallbacks: this.config.llm.fallbacks.map((f) => f.model) }, 'mybot is up');
   }
 
-  private createChannels(only?: string): Promise<Channel[]> {
-    const deps = { pairing: this.pairing, stateDir: this.paths.state, observer: this.metrics ?? IGNORE_PLATFORM, webhookHost: (port: number | undefined) => this.webhookHost(port) };
+  private createChannels(only?: string, routes?: RouteHost): Promise<Channel[]> {
+    const webhookHost = (port: number | undefined) => (routes ? Promise.resolve(routes) : this.webhookHost(port));
+    const deps = { pairing: this.pairing, stateDir: this.paths.state, observer: this.metrics ?? IGNORE_PLATFORM, webhookHost };
     return createPlatformChannels(this.current, this.publish, this.options.log, deps, only);
   }
 
@@ -332,6 +336,9 @@ export class App {
     if (!this.options.ephemeral && this.runsChannels) releaseLock(this.paths.pidFile);
   }
 }
+
+/** Where the never-started channels of an agent process would serve webhooks: nowhere. */
+const NO_ROUTES: RouteHost = { route: () => () => undefined };
 
 /** Per running account, what needs a restart of its channel when it changes: all but what is read per message. */
 function connections(config: Config): Map<string, string> {

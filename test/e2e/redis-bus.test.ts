@@ -128,4 +128,15 @@ describe('several processes on Redis Streams', () => {
     expect(outages.length).toBeLessThanOrEqual(3 * 4);
     expect(deployment.lines().some((l) => l.msg === 'Redis is back')).toBe(true);
   }, 90_000);
+
+  it('an agent process reads a file a user sent, from the platform, with no poller of its own', async () => {
+    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
+    await deployment.start('gateway');
+    await deployment.start('agent');
+    telegram.userSays({ chatId: 77, userId: 77, caption: 'summarise my notes', document: { name: 'notes.md', mime: 'text/markdown', data: Buffer.from('# Shopping\n\n- oat milk\n') } });
+    await waitFor(() => telegram.botMessages(77).length >= 1, 15_000, 'the reply');
+    expect(JSON.stringify(llm.requests.at(-1)!.messages)).toContain('- oat milk');
+    // only the gateway polls
+    expect(deployment.of('agent')[0]!.lines.some((l) => l.mod === 'telegram' && l.msg === 'message received')).toBe(false);
+  }, 60_000);
 });

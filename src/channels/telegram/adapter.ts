@@ -47,6 +47,7 @@ export class TelegramChannel implements Channel {
   readonly typingIntervalMs = 4000;
   onCrash?: (error: unknown) => void;
   private bot?: Bot;
+  private idleBot?: Bot;
   private me?: BotIdentity;
   private polling?: Promise<void>;
   /** The update being handled right now: pause waits for it before confirming the offset. */
@@ -225,7 +226,7 @@ export class TelegramChannel implements Channel {
 
   async locateFile(file: InboundFile): Promise<FileLocation> {
     const { api_root: apiRoot, bot_token: token } = this.config();
-    return locateTelegramFile(this.api() as unknown as TelegramFileApi, apiRoot, token ?? '', file);
+    return locateTelegramFile(this.fileApi() as unknown as TelegramFileApi, apiRoot, token ?? '', file);
   }
 
   /** Through the same per-chat queue and 429 handling as replies (the transformers see every call with a chat_id). */
@@ -253,6 +254,14 @@ export class TelegramChannel implements Channel {
       return { state: 'reconnecting', lastError: `getUpdates has not answered for ${Math.round(silentMs / 1000)} s` };
     }
     return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  /** getFile needs no poller: an agent process (server.role agent) locates files through a channel it never starts. */
+  private fileApi(): Bot['api'] {
+    if (this.bot) return this.bot.api;
+    const { bot_token: token, api_root: apiRoot } = this.config();
+    this.idleBot ??= new Bot(token ?? '', { client: { apiRoot: apiRoot.replace(/\/+$/, ''), timeoutSeconds: CLIENT_TIMEOUT_S } });
+    return this.idleBot.api;
   }
 
   private api(): Bot['api'] {
