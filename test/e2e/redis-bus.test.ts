@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
+import { PROJECT_ROOT } from '../helpers/daemon.ts';
 import { Deployment } from '../helpers/deployment.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -138,5 +140,26 @@ describe('several processes on Redis Streams', () => {
     expect(JSON.stringify(llm.requests.at(-1)!.messages)).toContain('- oat milk');
     // only the gateway polls
     expect(deployment.of('agent')[0]!.lines.some((l) => l.mod === 'telegram' && l.msg === 'message received')).toBe(false);
+  }, 60_000);
+
+  it('npm run status shows every process of the deployment from Redis, and one that stopped as gone', async () => {
+    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
+    const gateway = await deployment.start('gateway');
+    const [first, second] = await Promise.all([deployment.start('agent'), deployment.start('agent')]);
+    const status = () => spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'status', '--workspace', deployment.workspace], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    const report = await waitFor(() => {
+      const result = status();
+      // the second agent's share comes from the first within a few heartbeats
+      return result.status === 0 && result.stdout.includes('3 process(es) alive') && (result.stdout.match(/streams 16/g) ?? []).length === 2 && result.stdout;
+    }, 15_000, 'a status with the 3 processes, the partitions shared');
+    for (const daemon of [gateway, first!, second!]) expect(report).toMatch(new RegExp(`(gateway|agent) +pid ${daemon.child.pid} on \\S+: alive, last heartbeat [\\d.]+s ago, sessions in flight \\d+`));
+    expect(report).toContain('telegram: connected');
+    // a graceful stop leaves the deployment at once; its partitions go to the other agent
+    await second!.kill('SIGTERM');
+    const after = await waitFor(() => {
+      const result = status();
+      return result.stdout.includes('2 process(es) alive') && /agent +pid \d+.*streams 32/.test(result.stdout) && result.stdout;
+    }, 15_000, 'a status without the stopped agent');
+    expect(after).not.toContain(`pid ${second!.child.pid} `);
   }, 60_000);
 });
