@@ -1,11 +1,11 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { Daemon } from '../helpers/daemon.ts';
+import { basename } from 'node:path';
 import { loadMediaCorpus } from '../helpers/media-corpus.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 import { Rng } from './rng.ts';
 import { filesUnder, findSecrets } from './secrets.ts';
-import { journaledIds, pendingIds, score, type Score, type SentRecord } from './score.ts';
+import { DeploymentTarget } from './deployment-target.ts';
+import { score, type Score, type SentRecord } from './score.ts';
+import { DaemonTarget, type ChaosTarget } from './target.ts';
 import { ChaosTicker, TICK_JOB, tickJobFile, type TickScore } from './ticker.ts';
 import { ChaosWorld, SECRETS } from './world.ts';
 
@@ -30,25 +30,32 @@ export interface ChaosOptions {
   toolShare?: number;
   /** Share of messages that carry a file of the media corpus (test/corpus/media.json), the text as its caption. */
   mediaShare?: number;
+  /** A deployment of a gateway and 3 agents on a redis-server of the run's own, instead of the single daemon. */
+  redis?: boolean;
   /** Progress lines (the CLI prints them; the test stays quiet). */
   progress?: (line: string) => void;
 }
 
 export interface ChaosResult extends Score {
   restarts: number;
+  /** The process each SIGKILL hit, in order: `daemon #1`, or `gateway #1`, `agent #3`, ... */
+  victims: string[];
   durationMs: number;
   llmRequests: number;
   /** LLM calls beyond one per answered message and tool round: calls a kill cut short, made again. */
   llmCallsRepeated: number;
-  /** Starts that found unacknowledged events in the journal and replayed them (from the logs: a lower bound). */
-  startsWithReplay: number;
+  /**
+   * Unfinished work of a killed process taken over, from the logs (a lower bound: a SIGKILL can eat
+   * the last lines): starts that replayed the journal, or streams another process took over.
+   */
+  replays: { count: number; what: string };
   /** Discord messages that catch-ups handed over, summed over the starts (one fetched again after a kill counts again). */
   discordCaughtUp: number;
   /** Where a token or API key showed up: daemon output, workspace files, bot messages. */
   secretsFound: string[];
   /** Messages that carried a file, and the file downloads the platforms served (a kill between a download and its save costs one more). */
   media: { sent: number; downloads: number };
-  /** Did the last daemon stop cleanly (SIGTERM → exit 0)? */
+  /** Did the last processes stop cleanly (SIGTERM → exit 0 for each)? */
   cleanExit: boolean;
   /** For each duplicated message: when each of its sends reached the platform, relative to the nearest kill. */
   duplicateDetails: string[];
@@ -81,43 +88,43 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The real daemon against fake Telegram, Discord and LLM: user messages over many sessions on both
- * platforms while the daemon is SIGKILLed at random moments and started again on the same workspace.
+ * platforms while the daemon is SIGKILLed at random moments and started again on the same workspace;
+ * with `redis`, a deployment of a gateway and 3 agents on Redis, one of them SIGKILLed each time.
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const rng = new Rng(options.seed);
   const say = options.progress ?? (() => undefined);
   const world = await ChaosWorld.start(rng);
-  const daemons: Daemon[] = [];
   const sent: SentRecord[] = [];
   const kills: number[] = [];
+  const victims: string[] = [];
+  /** Kills of a process that sends replies: only those can leave a Telegram chunk in doubt. */
+  const deliveryKills: number[] = [];
   const started = Date.now();
-  let workspace: string | undefined;
   // the daemons' wall clock (test/helpers/clock-preload.ts), moved a minute at a time by the ticker
   const clock = new FakeClock(Date.now());
   const ticker = new ChaosTicker(clock, new Rng(options.seed ^ 0x71c4));
   const tickTexts = () => world.discord.sentMessages(world.tickChannel).map((m) => m.content);
+  const files = { [`schedules/${TICK_JOB}.md`]: tickJobFile(world.tickChannel) };
+  const config = () => world.config();
+  let target: ChaosTarget | undefined;
 
-  const spawn = (): Daemon => {
-    const where = workspace ? { workspace } : { files: { [`schedules/${TICK_JOB}.md`]: tickJobFile(world.tickChannel) } };
-    const daemon = Daemon.spawn({ config: world.config(), ...where, ...clock.daemonOptions() });
-    workspace = daemon.workspace;
-    daemons.push(daemon);
-    return daemon;
-  };
-
-  const killer = async (): Promise<void> => {
+  const killer = async (target: ChaosTarget): Promise<void> => {
     for (let k = 0; k < options.kills; k++) {
-      const daemon = daemons.at(-1)!;
-      if (rng.chance(options.killMs.startupShare)) await sleep(rng.int(...options.killMs.startup));
+      const victim = target.victim();
+      const { daemon } = victim;
+      if (rng.chance(options.killMs.startupShare)) await sleep(Math.max(0, daemon.spawnedAt + rng.int(...options.killMs.startup) - Date.now()));
       else {
         await daemon.ready(60_000);
         await sleep(rng.int(...options.killMs.up));
       }
-      if (daemon.exitCode !== undefined) throw new Error(`the daemon exited by itself with ${daemon.exitCode}:\n${daemon.output.slice(-4000)}`);
+      if (daemon.exitCode !== undefined) throw new Error(`${victim.name} exited by itself with ${daemon.exitCode}:\n${daemon.output.slice(-4000)}`);
       kills.push(Date.now());
+      victims.push(victim.name);
+      if (victim.delivers) deliveryKills.push(Date.now());
       await daemon.kill('SIGKILL');
-      say(`kill ${k + 1}/${options.kills} at ${((Date.now() - started) / 1000).toFixed(1)} s; ${sent.length} messages sent`);
-      spawn();
+      say(`kill ${k + 1}/${options.kills} (${victim.name}) at ${((Date.now() - started) / 1000).toFixed(1)} s; ${sent.length} messages sent`);
+      target.replace(victim);
     }
   };
 
@@ -138,40 +145,43 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   };
 
   try {
-    spawn();
+    target = options.redis
+      ? await DeploymentTarget.create({ config, clock, files, password: SECRETS.redis, rng: new Rng(options.seed ^ 0x5e1d) })
+      : new DaemonTarget(config, clock, files);
+    const chaos = target;
+    await chaos.start();
     let sendingDone = false;
-    await Promise.all([Promise.all([killer(), sender()]).then(() => (sendingDone = true)), ticker.run(() => workspace, () => sendingDone, [300, 1_500])]);
-    const last = daemons.at(-1)!;
-    await last.ready(60_000);
+    await Promise.all([Promise.all([killer(chaos), sender()]).then(() => (sendingDone = true)), ticker.run(chaos, () => sendingDone, [300, 1_500])]);
+    await chaos.ready(60_000);
     say(`all ${sent.length} messages sent and ${kills.length} kills done; waiting for the replies`);
-    const journal = join(workspace!, '.mybot', 'journal.jsonl');
+    const ids = sent.map((r) => r.eventId);
     const deadline = Date.now() + options.settleMs;
-    // settled: every reply that can come has come, and the journal holds no unfinished work
-    const settled = () => {
-      const text = existsSync(journal) ? readFileSync(journal, 'utf8') : '';
-      return score(sent, journaledIds(text)).lost.length === 0 && pendingIds(text).size === 0 && ticker.settled(tickTexts());
-    };
-    while (Date.now() < deadline && !settled()) await sleep(250);
-    const cleanExit = (await last.kill('SIGTERM')) === 0;
-    const result = score(sent, journaledIds(readFileSync(journal, 'utf8')));
+    // settled: every reply that can come has come, and no work is left unacknowledged
+    const settled = async () => score(sent, await chaos.accepted(ids)).lost.length === 0 && (await chaos.idle()) && ticker.settled(tickTexts());
+    while (Date.now() < deadline && !(await settled())) await sleep(250);
+    const cleanExit = await chaos.stop();
+    const result = score(sent, await chaos.accepted(ids));
+    const processes = chaos.processes();
     const texts: Record<string, string> = {
-      ...Object.fromEntries(daemons.map((d, i) => [`daemon #${i + 1} output`, d.output])),
-      ...filesUnder(workspace!, (path) => /^config\..*\.yaml$/.test(basename(path))),
+      ...Object.fromEntries(processes.map((p) => [`${p.name} output`, p.daemon.output])),
+      ...filesUnder(chaos.workspace, (path) => /^config\..*\.yaml$/.test(basename(path))),
       'bot messages': world.sessions.flatMap((s) => s.botTexts()).join('\n'),
     };
-    const inDoubt = result.duplicated.filter((r) => r.session.platform === 'telegram' && sentTwiceAcrossAKill(world, r, kills));
+    const inDoubt = result.duplicated.filter((r) => r.session.platform === 'telegram' && sentTwiceAcrossAKill(world, r, deliveryKills));
     result.duplicated = result.duplicated.filter((r) => !inDoubt.includes(r));
     const ticks = ticker.score(tickTexts());
     // one call per delivered tick too
     const needed = result.deliveredRecords.reduce((n, r) => n + (world.plans.get(r.idx)?.tool ? 2 : 1), 0) + ticks.delivered;
+    const lines = processes.flatMap((p) => p.daemon.lines);
     return {
       ...result,
-      restarts: daemons.length - 1,
+      restarts: chaos.restarts(),
+      victims,
       durationMs: Date.now() - started,
       llmRequests: world.llm.requests.length,
       llmCallsRepeated: Math.max(0, world.llm.requests.length - needed),
-      startsWithReplay: daemons.filter((d) => d.hasLog('replaying events not acknowledged before the last stop')).length,
-      discordCaughtUp: daemons.flatMap((d) => d.lines.filter((l) => l.msg === 'caught up on messages sent while the gateway session was down')).reduce((n, l) => n + Number(l['missed'] ?? 0), 0),
+      replays: { count: lines.filter((l) => l.msg === chaos.replays.msg).length, what: chaos.replays.what },
+      discordCaughtUp: lines.filter((l) => l.msg === 'caught up on messages sent while the gateway session was down').reduce((n, l) => n + Number(l['missed'] ?? 0), 0),
       secretsFound: findSecrets(SECRETS, texts),
       media: { sent: mediaSent, downloads: world.telegram.downloads.length + world.discord.downloads.length },
       cleanExit,
@@ -180,10 +190,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       ticks,
     };
   } finally {
-    for (const daemon of daemons) await daemon.kill('SIGKILL').catch(() => undefined);
+    await target?.dispose();
     await world.close();
     clock.dispose();
-    if (workspace) rmSync(workspace, { recursive: true, force: true });
   }
 }
 
@@ -215,6 +224,16 @@ function sendsOf(world: ChaosWorld, idx: number, kills: readonly number[]): stri
     .join('; ');
 }
 
+/** `; killed: gateway 2, agent 4` when the kills hit processes of several roles. */
+function killedByRole(victims: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const name of victims) {
+    const role = name.replace(/ #\d+$/, '');
+    counts.set(role, (counts.get(role) ?? 0) + 1);
+  }
+  return [...counts.keys()].some((role) => role !== 'daemon') ? `; killed: ${[...counts].map(([role, n]) => `${role} ${n}`).join(', ')}` : '';
+}
+
 /** The figures, one per line, as `npm run chaos` prints them. */
 export function formatResult(r: ChaosResult): string {
   const apart = r.discordFirstContactMissed;
@@ -233,12 +252,12 @@ export function formatResult(r: ChaosResult): string {
     `out of order:             ${r.outOfOrder} chunk(s) in ${r.sessionsOutOfOrder.length} session(s)${r.sessionsOutOfOrder.length ? ` (${r.sessionsOutOfOrder.join(', ')})` : ''}`,
     ...r.orderDetails.map((d) => `    ${d}`),
     `scheduled job due times:  ${r.ticks.dues} (every minute, the clock moved a minute at a time); delivered ${r.ticks.delivered}, lost ${r.ticks.lost.length}, duplicated ${r.ticks.duplicated.length}${[...r.ticks.lost, ...r.ticks.duplicated].length ? `  (lost: ${r.ticks.lost.join(', ') || '-'}; duplicated: ${r.ticks.duplicated.join(', ') || '-'})` : ''}`,
-    `restarts:                 ${r.restarts} (SIGKILL, then a fresh start on the same workspace)`,
+    `restarts:                 ${r.restarts} (SIGKILL, then a fresh start on the same workspace${killedByRole(r.victims)})`,
     `messages with a file:     ${r.media.sent} (test/corpus/media.json); file downloads: ${r.media.downloads} (skipped files are not downloaded)`,
     `other bot messages:       ${r.untagged.length}${r.untagged.length ? `  (${r.untagged.slice(0, 3).join(' | ')})` : ''}`,
     `secrets in logs/files/replies: ${r.secretsFound.length}${r.secretsFound.length ? `  (${r.secretsFound.join(', ')})` : ''}`,
     `LLM requests:             ${r.llmRequests} (${r.llmCallsRepeated} made again after a kill cut them short)`,
-    `starts that replayed the journal: ${r.startsWithReplay} (at least: a SIGKILL can eat the last log lines)`,
+    `${r.replays.what}: ${r.replays.count} (at least: a SIGKILL can eat the last log lines)`,
     `last stop (SIGTERM):      ${r.cleanExit ? 'exit 0' : 'NOT clean'}`,
     `duration:                 ${(r.durationMs / 1000).toFixed(1)} s`,
   ].join('\n');

@@ -109,9 +109,10 @@ export function journaledIds(journalText: string): Set<string> {
   for (const line of journalText.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      const record = JSON.parse(line) as { t: string; id?: string; e?: { id: string } };
-      if (record.t === 'e' && record.e) ids.add(record.e.id);
-      else if (record.id) ids.add(record.id);
+      const record = JSON.parse(line) as { t: string; id?: string; ids?: string[]; e?: { id: string } | Array<{ id: string }> };
+      // one event or id a record, or (t in upper case) the batch of one write
+      for (const event of [record.e ?? []].flat()) ids.add(event.id);
+      for (const id of [record.id ?? [], record.ids ?? []].flat()) ids.add(id);
     } catch {
       // a torn line: its event, if any, was never acknowledged
     }

@@ -5,6 +5,7 @@ import { formatWallTime } from '../../src/core/time-zone.ts';
 import type { FakeClock } from '../helpers/fake-clock.ts';
 import { waitFor } from '../helpers/wait.ts';
 import type { Rng } from './rng.ts';
+import type { ChaosTarget } from './target.ts';
 
 /** The owner's job of the chaos world: every minute, in a Discord channel of its own. */
 export const TICK_JOB = 'chaos-tick';
@@ -33,8 +34,8 @@ export function tickReply(userText: string): string | undefined {
 
 /**
  * Moves the daemons' fake clock one minute at a time while the chaos run goes on: to just past
- * the next due time of the tick job, then, once that firing is in the journal (whichever daemon
- * journaled it), after a random pause, to the next. One due time at most is pending at any
+ * the next due time of the tick job, then, once the bot accepted that firing (whichever process
+ * journaled or published it), after a random pause, to the next. One due time at most is pending at any
  * moment, so none is ever superseded by a later one: each must reach the channel exactly once,
  * through the SIGKILLs and restarts in between.
  */
@@ -46,15 +47,15 @@ export class ChaosTicker {
     private readonly rng: Rng,
   ) {}
 
-  async run(workspace: () => string | undefined, done: () => boolean, gapMs: [number, number], deadlineMs = 60_000): Promise<void> {
+  async run(target: Pick<ChaosTarget, 'workspace' | 'accepted'>, done: () => boolean, gapMs: [number, number], deadlineMs = 60_000): Promise<void> {
     // the job counts from when a daemon first saw the file: due times before that are not its own
-    await waitFor(() => /"files":\{[^}]*"chaos-tick"/.test(readOr(workspace(), ['.mybot', 'schedules.json'])), deadlineMs, 'a daemon to see the tick job');
+    await waitFor(() => /"files":\{[^}]*"chaos-tick"/.test(readOr(join(target.workspace, '.mybot', 'schedules.json'))), deadlineMs, 'a daemon to see the tick job');
     for (;;) {
       const due = Math.floor(this.clock.now() / MINUTE) * MINUTE + MINUTE;
       this.clock.set(due + 1_000);
       this.dues.push(due);
-      const id = `"schedule:file:${TICK_JOB}:${new Date(due).toISOString()}"`;
-      await waitFor(() => readOr(workspace(), ['.mybot', 'journal.jsonl']).includes(id), deadlineMs, `the tick due at ${new Date(due).toISOString()} to be journaled`);
+      const id = `schedule:file:${TICK_JOB}:${new Date(due).toISOString()}`;
+      await waitFor(async () => (await target.accepted([id])).size === 1, deadlineMs, `the tick due at ${new Date(due).toISOString()} to be accepted`);
       if (done()) return;
       await sleep(this.rng.int(...gapMs));
     }
@@ -82,9 +83,7 @@ export class ChaosTicker {
   }
 }
 
-function readOr(workspace: string | undefined, path: string[]): string {
-  if (!workspace) return '';
-  const file = join(workspace, ...path);
+function readOr(file: string): string {
   try {
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
   } catch {

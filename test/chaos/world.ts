@@ -11,6 +11,8 @@ export const SECRETS = {
   telegram: '7000000001:AAchaosSECRETtelegramToken',
   discord: 'chaos-SECRET-discord-token.0123456789abcdef',
   llm: 'sk-chaos-SECRET-llm-key-0123456789abcdef',
+  /** The password of the redis-server of `--redis` runs, in bus.redis_url. */
+  redis: 'chaos-SECRET-redis-password-0123456789abcdef',
 };
 
 export type Platform = 'telegram' | 'discord';

@@ -37,6 +37,7 @@ export class Daemon {
   readonly lines: LogLine[] = [];
   output = '';
   exitCode: number | null | undefined;
+  readonly spawnedAt = Date.now();
   private readonly exited: Promise<number | null>;
 
   private constructor(

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon } from './daemon.ts';
+import { Daemon, type DaemonOptions } from './daemon.ts';
 import type { RedisServer } from './redis-server.ts';
 
 export type Role = 'gateway' | 'agent' | 'all';
@@ -20,6 +20,8 @@ export class Deployment {
     /** config.user.yaml without the bus section, which the deployment adds. */
     private readonly config: () => Record<string, unknown>,
     private readonly bus: Record<string, unknown> = {},
+    /** Given to every process: node options (a test preload) and environment. */
+    private readonly extras: Pick<DaemonOptions, 'nodeArgs' | 'env'> = {},
   ) {}
 
   fullConfig(): Record<string, unknown> {
@@ -29,7 +31,14 @@ export class Deployment {
 
   /** Starts a process of `role` and waits until it is up. */
   async start(role: Role, env: Record<string, string> = {}): Promise<Daemon> {
-    const daemon = await Daemon.start({ config: this.fullConfig(), workspace: this.workspace, env: { MYBOT_ROLE: role, ...env } });
+    const daemon = this.spawn(role, env);
+    await daemon.ready();
+    return daemon;
+  }
+
+  /** Starts a process of `role`; does not wait for it to be up. */
+  spawn(role: Role, env: Record<string, string> = {}): Daemon {
+    const daemon = Daemon.spawn({ ...this.extras, config: this.fullConfig(), workspace: this.workspace, env: { ...this.extras.env, MYBOT_ROLE: role, ...env } });
     this.processes.push({ role, daemon });
     return daemon;
   }

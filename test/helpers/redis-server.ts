@@ -7,8 +7,9 @@ import { waitFor } from './wait.ts';
 
 /**
  * A real redis-server of the test's own, on a free loopback port with its data in a temp folder
- * (append-only file on, as the README tells users). `stop` shuts it down as an operator would
- * (SHUTDOWN: it writes its data first); `start` again brings it back on the same port and data.
+ * (append-only file on, as the README tells users), with a password when given (then in `url`).
+ * `stop` shuts it down as an operator would (SHUTDOWN: it writes its data first); `start` again
+ * brings it back on the same port and data.
  */
 export class RedisServer {
   private child: ChildProcess | undefined;
@@ -17,20 +18,21 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
+    private readonly password?: string,
   ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'mybot-redis-')));
+  static async start(options: { password?: string } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'mybot-redis-')), options.password);
     await server.start();
     return server;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.password ? `:${encodeURIComponent(this.password)}@` : ''}127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--logfile', ''];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--logfile', '', ...(this.password ? ['--requirepass', this.password] : [])];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
@@ -45,20 +47,12 @@ export class RedisServer {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}:\n${this.output}`);
   }
 
-  /** Sends a command and returns the raw reply (enough for SHUTDOWN, DBSIZE and the like). */
+  /** Sends a command (after AUTH, with a password) and returns the raw reply (enough for SHUTDOWN, DBSIZE and the like). */
   async command(...args: string[]): Promise<string> {
     const socket = new Socket();
     await new Promise<void>((resolve, reject) => socket.once('error', reject).connect(this.port, '127.0.0.1', () => resolve()));
-    const reply = new Promise<string>((resolve) => {
-      let data = '';
-      socket.on('data', (chunk: Buffer) => {
-        data += chunk.toString('utf8');
-        if (data.endsWith('\r\n')) resolve(data);
-      });
-      socket.on('close', () => resolve(data));
-    });
-    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
-    const text = await reply;
+    if (this.password) await send(socket, ['AUTH', this.password]);
+    const text = await send(socket, args);
     socket.destroy();
     return text;
   }
@@ -82,6 +76,23 @@ export class RedisServer {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Writes one command and resolves with its raw reply. */
+function send(socket: Socket, args: string[]): Promise<string> {
+  const reply = new Promise<string>((resolve) => {
+    let data = '';
+    const onData = (chunk: Buffer) => {
+      data += chunk.toString('utf8');
+      if (!data.endsWith('\r\n')) return;
+      socket.off('data', onData).off('close', onClose);
+      resolve(data);
+    };
+    const onClose = () => resolve(data);
+    socket.on('data', onData).on('close', onClose);
+  });
+  socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  return reply;
 }
 
 function freePort(): Promise<number> {
