@@ -73,6 +73,8 @@ export class RedisBus implements EventBus {
   private readonly sessionsOf = new Map<string, Set<string>>();
   private readerClientId: number | undefined;
   private blocked = false;
+  /** The streams of the read in flight: Redis may still hand this process their new entries until it returns. */
+  private readingNow: readonly string[] = [];
   private reading: Promise<void> | undefined;
   private running = false;
   private draining = false;
@@ -209,6 +211,7 @@ export class RedisBus implements EventBus {
       let reply: StreamReply;
       try {
         this.blocked = true;
+        this.readingNow = streams;
         reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.id, 'COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams, ...streams.map(() => '>'))) as StreamReply;
       } catch (err) {
         if (!this.running) return;
@@ -218,10 +221,12 @@ export class RedisBus implements EventBus {
         continue;
       } finally {
         this.blocked = false;
+        this.readingNow = [];
       }
       for (const [stream, list] of reply ?? []) {
-        // an owner that lost the stream while blocked does not hand out what it read: the new owner claims it
         if (this.ownership.owns(stream)) this.accept(stream, list, undefined);
+        // taken from us while we were silent: handing it out would break the session's order; it stays pending, for the owner after the next change
+        else this.options.log.warn({ stream, entries: list.length }, 'read entries of a stream taken over by another process: left pending');
       }
     }
   }
@@ -285,6 +290,11 @@ export class RedisBus implements EventBus {
   }
 
   private idle(stream: string): boolean {
+    // what a read in flight returns must be handled here: the next owner claims only what is pending when it takes over
+    if (this.readingNow.includes(stream)) {
+      this.wakeReader();
+      return false;
+    }
     const sessions = this.sessionsOf.get(stream);
     if (!sessions) return true;
     const type = this.isInbound(stream) ? 'inbound' : 'outbound';
