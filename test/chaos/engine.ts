@@ -1,4 +1,5 @@
-import { basename } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { loadMediaCorpus } from '../helpers/media-corpus.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 import { Rng } from './rng.ts';
@@ -32,6 +33,8 @@ export interface ChaosOptions {
   mediaShare?: number;
   /** A deployment of a gateway and 3 agents on a redis-server of the run's own, instead of the single daemon. */
   redis?: boolean;
+  /** A folder to write each process's output to (`gateway-3.log`, ...), to read after a run that missed a target. */
+  logsDir?: string;
   /** Progress lines (the CLI prints them; the test stays quiet). */
   progress?: (line: string) => void;
 }
@@ -162,6 +165,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const cleanExit = await chaos.stop();
     const result = score(sent, await chaos.accepted(ids));
     const processes = chaos.processes();
+    if (options.logsDir) {
+      mkdirSync(options.logsDir, { recursive: true });
+      for (const p of processes) writeFileSync(join(options.logsDir, `${p.name.replace(' #', '-')}.log`), p.daemon.output);
+    }
     const texts: Record<string, string> = {
       ...Object.fromEntries(processes.map((p) => [`${p.name} output`, p.daemon.output])),
       ...filesUnder(chaos.workspace, (path) => /^config\..*\.yaml$/.test(basename(path))),
