@@ -72,7 +72,8 @@ export class RedisBus implements EventBus {
   /** Per stream: the sessions read from it here, to know when nothing of it is in flight. */
   private readonly sessionsOf = new Map<string, Set<string>>();
   private readerClientId: number | undefined;
-  private blocked = false;
+  /** The streams of the read under way: none of them can be handed over before it returns (what it brings would be stranded). */
+  private readonly inRead = new Set<string>();
   private reading: Promise<void> | undefined;
   private running = false;
   private draining = false;
@@ -176,7 +177,9 @@ export class RedisBus implements EventBus {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.cmd, this.reader, this.subscriber].map((redis) => redis?.quit().catch(() => redis.disconnect())));
+    // the reader may sit in a blocking read: QUIT would wait for it to end
+    this.reader.disconnect();
+    await Promise.all([this.cmd, this.subscriber].map((redis) => redis?.quit().catch(() => redis.disconnect())));
   }
 
   stats(): BusStats {
@@ -208,7 +211,7 @@ export class RedisBus implements EventBus {
       }
       let reply: StreamReply;
       try {
-        this.blocked = true;
+        for (const stream of streams) this.inRead.add(stream);
         reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.id, 'COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams, ...streams.map(() => '>'))) as StreamReply;
       } catch (err) {
         if (!this.running) return;
@@ -217,7 +220,7 @@ export class RedisBus implements EventBus {
         await pause(IDLE_POLL_MS);
         continue;
       } finally {
-        this.blocked = false;
+        this.inRead.clear();
       }
       for (const [stream, list] of reply ?? []) {
         // an owner that lost the stream while blocked does not hand out what it read: the new owner claims it
@@ -285,6 +288,10 @@ export class RedisBus implements EventBus {
   }
 
   private idle(stream: string): boolean {
+    if (this.inRead.has(stream)) {
+      this.wakeReader();
+      return false;
+    }
     const sessions = this.sessionsOf.get(stream);
     if (!sessions) return true;
     const type = this.isInbound(stream) ? 'inbound' : 'outbound';
@@ -315,7 +322,7 @@ export class RedisBus implements EventBus {
 
   /** Ends the reader's blocking read, so a change of streams (or a stop) applies now, not after the block. */
   private wakeReader(): void {
-    if (!this.blocked || this.readerClientId === undefined) return;
+    if (this.inRead.size === 0 || this.readerClientId === undefined) return;
     this.cmd.call('CLIENT', 'UNBLOCK', this.readerClientId).catch(() => undefined);
   }
 }
