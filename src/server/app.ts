@@ -265,6 +265,7 @@ export class App {
     const previous = this.config;
     this.config = next;
     for (const secret of secretsOf(next)) registerSecret(secret);
+    if (JSON.stringify(previous.bus) !== JSON.stringify(next.bus)) this.options.log.warn('bus.* changed: it applies when the processes start again');
     const before = connections(previous);
     const after = connections(next);
     for (const name of new Set([...before.keys(), ...after.keys()])) {
