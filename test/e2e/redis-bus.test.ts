@@ -35,6 +35,7 @@ describe('several processes on Redis Streams', () => {
     deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
     await deployment.start('gateway');
     await Promise.all([deployment.start('agent'), deployment.start('agent'), deployment.start('agent')]);
+    await partitionsSpread(3);
     // groups, each message from another member: five turns per chat (one sender's quick messages would merge into one)
     for (let i = 0; i < 5; i++) {
       for (let chat = 1; chat <= 40; chat++) telegram.userSays({ chatId: -1000 - chat, chatType: 'group', userId: 100 * chat + i, mention: true, text: `c${chat} m${i}` });
