@@ -163,4 +163,20 @@ describe('several processes on Redis Streams', () => {
     }, 15_000, 'a status without the stopped agent');
     expect(after).not.toContain(`pid ${second!.child.pid} `);
   }, 60_000);
+
+  it('typing and drafts cross from the agent to the gateway: the reply shows while it is written, then is edited to the answer', async () => {
+    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
+    await deployment.start('gateway');
+    await deployment.start('agent');
+    const answer = Array.from({ length: 10 }, (_, i) => `Sentence number ${i} of the answer says something plain and useful.`).join(' ');
+    llm.setResponder(() => ({ content: answer, pieces: 30, pieceDelayMs: 100 }));
+    const asked = telegram.userSays({ chatId: 88, userId: 88, text: 'tell me slowly' });
+    await waitFor(() => deployment.lines().some((l) => l.msg === 'reply delivered' && l.eventId === `telegram:88:${asked.message_id}:reply`), 20_000, 'the reply delivered');
+    expect(telegram.botMessages(88).map((m) => m.text)).toEqual([answer]);
+    const edits = telegram.edits.filter((e) => e.chatId === 88);
+    // a draft went up while the model wrote, and was edited in place to the answer
+    expect(edits.length).toBeGreaterThanOrEqual(1);
+    expect(edits.at(-1)!.text).toBe(answer);
+    expect(telegram.chatActions.filter((a) => a.chatId === 88).length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
 });
