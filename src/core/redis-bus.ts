@@ -30,8 +30,12 @@ export interface RedisBusOptions {
   log: Logger;
 }
 
-/** How long an event id is remembered for the dedupe of redeliveries: far longer than any platform redelivers. */
-const SEEN_TTL_S = 7 * 86_400;
+/**
+ * How long an event id is remembered for the dedupe of redeliveries: longer than any platform
+ * redelivers (Telegram keeps an unconfirmed update 24 h; Discord's catch-up reaches back
+ * catch_up_max_age_s, an hour by default), and short enough that the keys stay a small part of Redis.
+ */
+const SEEN_TTL_S = 2 * 86_400;
 const READ_COUNT = 256;
 /** Past this many events queued here, reading waits: the rest stay in Redis, where another process can get them after a crash. */
 const HIGH_WATER = 4096;
@@ -94,10 +98,7 @@ export class RedisBus implements EventBus {
       partitions: options.partitions,
       runsAgents: options.runsAgents,
       channels: options.runsChannels ? options.channels : () => [],
-      report: () => {
-        const stats = this.lanes.stats();
-        return { role: options.role, pid: process.pid, host: hostname(), startedAt: this.startedAt, inFlight: stats.activeSessions, queued: stats.queued };
-      },
+      report: () => this.report(),
       gained: (stream) => this.takeOver(stream),
       lost: (stream) => this.forget(stream),
       idle: (stream) => this.idle(stream),
@@ -185,6 +186,13 @@ export class RedisBus implements EventBus {
   stats(): BusStats {
     const { queued, activeSessions } = this.lanes.stats();
     return { queued, activeSessions, unacked: this.entries.size, deadLetters: this.options.deadLetters?.size ?? 0 };
+  }
+
+  /** At each heartbeat: what this process says of itself; the sessions it is done with are forgotten. */
+  private report(): { role: string; pid: number; host: string; startedAt: number; inFlight: number; queued: number } {
+    for (const stream of this.sessionsOf.keys()) this.busySessions(stream);
+    const { activeSessions, queued } = this.lanes.stats();
+    return { role: this.options.role, pid: process.pid, host: hostname(), startedAt: this.startedAt, inFlight: activeSessions, queued };
   }
 
   /** Typing and drafts from every agent process, for the channels running here. */
@@ -292,11 +300,17 @@ export class RedisBus implements EventBus {
       this.wakeReader();
       return false;
     }
+    return this.busySessions(stream) === 0;
+  }
+
+  /** How many sessions read from the stream have work here; the others are forgotten. */
+  private busySessions(stream: string): number {
     const sessions = this.sessionsOf.get(stream);
-    if (!sessions) return true;
+    if (!sessions) return 0;
     const type = this.isInbound(stream) ? 'inbound' : 'outbound';
     for (const sessionId of sessions) if (!this.lanes.hasWork(type, sessionId)) sessions.delete(sessionId);
-    return sessions.size === 0;
+    if (sessions.size === 0) this.sessionsOf.delete(stream);
+    return sessions.size;
   }
 
   private isInbound(stream: string): boolean {
