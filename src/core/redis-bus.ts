@@ -5,7 +5,7 @@ import type { BusStats, DeliveryProgress, EventBus, Handler } from './bus.ts';
 import { giveUp, type DeadLetters } from './dead-letters.ts';
 import { DURABLE_TYPES, type AnyEvent, type EventType, type InboundEvent } from './events.ts';
 import { LocalBus } from './local-bus.ts';
-import { connectRedis } from './redis/client.ts';
+import { connectRedis, RedisHealth } from './redis/client.ts';
 import { GROUP, partitionOf, RedisKeys } from './redis/keys.ts';
 import { Ownership } from './redis/ownership.ts';
 import { ackEntry, publishOnce } from './redis/scripts.ts';
@@ -68,6 +68,7 @@ export class RedisBus implements EventBus {
   private readonly keys: RedisKeys;
   private readonly cmd: Redis;
   private readonly reader: Redis;
+  private readonly health: RedisHealth;
   private subscriber: Redis | undefined;
   private readonly ownership: Ownership;
   /** Events read and not yet acknowledged, by event id. */
@@ -87,8 +88,9 @@ export class RedisBus implements EventBus {
     const { log } = options;
     this.lanes = new LocalBus({ log, maxConcurrency: options.maxConcurrency });
     this.keys = new RedisKeys(options.prefix);
-    this.cmd = connectRedis(options.url, `mybot-${options.role}`, log);
-    this.reader = connectRedis(options.url, `mybot-${options.role}-reader`, log);
+    this.health = new RedisHealth(options.url, log);
+    this.cmd = connectRedis(options.url, `mybot-${options.role}`, this.health);
+    this.reader = connectRedis(options.url, `mybot-${options.role}-reader`, this.health);
     this.reader.on('ready', () => void this.identifyReader());
     this.ownership = new Ownership({
       redis: this.cmd,
@@ -197,7 +199,7 @@ export class RedisBus implements EventBus {
 
   /** Typing and drafts from every agent process, for the channels running here. */
   private async listenLive(): Promise<void> {
-    const subscriber = (this.subscriber = connectRedis(this.options.url, `mybot-${this.options.role}-live`, this.options.log));
+    const subscriber = (this.subscriber = connectRedis(this.options.url, `mybot-${this.options.role}-live`, this.health));
     subscriber.on('message', (_topic: string, message: string) => {
       let event: AnyEvent;
       try {
