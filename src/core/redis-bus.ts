@@ -187,7 +187,8 @@ export class RedisBus implements EventBus {
 
   stats(): BusStats {
     const { queued, activeSessions } = this.lanes.stats();
-    return { queued, activeSessions, unacked: this.entries.size, deadLetters: this.options.deadLetters?.size ?? 0 };
+    const problem = this.health.reachable ? {} : { problem: 'Redis (bus.redis_url) is unreachable: events wait until it is back' };
+    return { queued, activeSessions, unacked: this.entries.size, deadLetters: this.options.deadLetters?.size ?? 0, ...problem };
   }
 
   /** At each heartbeat: what this process says of itself; the sessions it is done with are forgotten. */

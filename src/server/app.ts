@@ -235,7 +235,8 @@ export class App {
     const { http_host: host, http_port: port = 0 } = this.config.server;
     const http = (this.http = new HttpServer({ host, port, token: () => this.current().server.http_token, log: this.options.log }));
     http.route('GET', '/healthz', (_req, res) => {
-      const health = healthOf(this.busRunning, this.snapshot().channels);
+      const snapshot = this.snapshot();
+      const health = healthOf(this.busRunning, snapshot.channels, snapshot.bus.problem);
       sendJson(res, health.ok ? 200 : 503, health.body);
     });
     http.route('GET', '/metrics', async (_req, res) => sendText(res, 200, await metrics.text(), metrics.contentType));

@@ -5,6 +5,7 @@ import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
 import { PROJECT_ROOT } from '../helpers/daemon.ts';
 import { Deployment } from '../helpers/deployment.ts';
+import { get, httpBase } from '../helpers/http.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -112,19 +113,26 @@ describe('several processes on Redis Streams', () => {
   }, 90_000);
 
   it('redis-server stopped for 5 s mid-load: the processes hold what is in flight and lose nothing', async () => {
-    deployment = new Deployment(redis, () => fakesConfig({ llm, telegram }));
-    await deployment.start('gateway');
+    deployment = new Deployment(redis, () => ({ ...fakesConfig({ llm, telegram }), server: { http_port: 0 } }));
+    const health = `${await httpBase(await deployment.start('gateway'))}/healthz`;
     await Promise.all([deployment.start('agent'), deployment.start('agent')]);
     llm.setLatency(300);
     for (let chat = 1; chat <= 20; chat++) say(chat, `r${chat} a`);
     await waitFor(() => telegram.botMessages().length >= 5, 15_000, 'the first replies');
     await redis.stop();
     for (let chat = 1; chat <= 20; chat++) say(chat, `r${chat} b`, 1);
+    // /healthz says so while it lasts
+    const down = await waitFor(async () => {
+      const reply = await get(health);
+      return reply.status === 503 && reply.text;
+    }, 4000, '/healthz to report Redis');
+    expect(JSON.parse(down).problems).toContain('Redis (bus.redis_url) is unreachable: events wait until it is back');
     // the outage itself: five seconds of Redis away, as the issue asks
     await new Promise((resolve) => setTimeout(resolve, 5000));
     await redis.start();
     await waitFor(() => telegram.botMessages().length >= 40, 30_000, '40 replies');
     for (let chat = 1; chat <= 20; chat++) expect(repliesIn(chat)).toEqual([`echo: r${chat} a`, `echo: r${chat} b`]);
+    expect((await get(health)).status).toBe(200);
     // each process says it once, not once per connection or retry, and says when it is over
     for (const { daemon } of deployment.processes) {
       expect(daemon.lines.filter((l) => l.msg === 'Redis is unreachable: holding what is in flight and retrying')).toHaveLength(1);
