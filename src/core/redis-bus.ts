@@ -259,7 +259,13 @@ export class RedisBus implements EventBus {
     }
   }
 
-  /** A stream just became ours: what its last owner read and never acknowledged is handled first, in order. */
+  /**
+   * A stream just became ours: what its last owner read and never acknowledged is handled first, in
+   * order. XAUTOCLAIM takes every pending entry (min idle 0): the lease says the owner is gone
+   * (silent for claim_idle_ms, or it handed the stream over). An idle time on the entries alone
+   * could not say it: a turn with a slow model or a long tool run stays pending for minutes while
+   * its owner is alive, and claiming it would answer it twice.
+   */
   private async takeOver(stream: string): Promise<void> {
     await this.ensureGroup(stream);
     let cursor = '0-0';
