@@ -77,7 +77,11 @@ export class FakeDiscordRest {
     { method: 'GET', path: /^\/gateway$/, auth: false, run: () => ok({ url: this.world.gatewayUrl }) },
     {
       method: 'GET', path: /^\/gateway\/bot$/, auth: true,
-      run: () => ok({ url: this.world.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } }),
+      run: () =>
+        ok({
+          url: this.world.gatewayUrl, shards: this.world.recommendedShards,
+          session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: this.world.maxConcurrency },
+        }),
     },
     { method: 'GET', path: /^\/users\/@me$/, auth: true, run: () => ok(this.world.botUser) },
     { method: 'POST', path: /^\/users\/@me\/channels$/, auth: true, run: ({ body }) => ok(this.world.dmChannelFor(String(body['recipient_id']))) },
