@@ -68,7 +68,7 @@ const SHARDS_ERROR = 'expected auto or a whole number of shards from 1 up';
 const discordAccount = {
   bot_token: z.string().optional(),
   ...access,
-  /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered (0: none). */
+  /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered, per shard (0: none). */
   catch_up_max: z.number().int().min(0).default(50),
   /** Missed messages older than this are not answered. */
   catch_up_max_age_s: z.number().int().min(0).default(3600),

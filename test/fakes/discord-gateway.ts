@@ -180,6 +180,12 @@ export class FakeGateway {
     }
   }
 
+  /** The shards whose sessions (live or resumable) were sent dispatch `t` of the object `id`: where it was routed. */
+  shardsSent(t: string, id: string): number[] {
+    const sent = [...this.sessions.values()].filter((session) => session.log.some((dispatch) => dispatch.t === t && (dispatch.d as { id?: unknown } | null)?.id === id));
+    return sent.map((session) => session.shard[0]).sort((a, b) => a - b);
+  }
+
   /** Terminates every socket (or those of one shard's sessions) without a close frame: the client sees 1006 and should RESUME. */
   dropSockets(shardId?: number): void {
     for (const ws of this.sockets) {

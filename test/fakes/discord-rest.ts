@@ -9,7 +9,9 @@ export type RestFault =
   /** Resets the TCP connection; with `afterHandling` the request takes effect first and only the answer is lost. */
   | { kind: 'drop'; afterHandling?: boolean }
   /** A refusal in Discord's error shape, e.g. 403 50007 "Cannot send messages to this user". */
-  | { kind: 'refuse'; status: number; code: number; message: string };
+  | { kind: 'refuse'; status: number; code: number; message: string }
+  /** Handled normally, but only after `ms`: a slow API. */
+  | { kind: 'slow'; ms: number };
 
 export interface RestRouteMatch {
   method: string;
@@ -142,6 +144,7 @@ export class FakeDiscordRest {
     if (fault?.kind === '429') return this.respond(res, record, rateLimited(fault), rateLimitHeaders(method, path, fault));
     if (fault?.kind === '500') return this.respond(res, record, { status: 500, body: { message: '500: Internal Server Error', code: 0 } });
     if (fault?.kind === 'refuse') return this.respond(res, record, { status: fault.status, body: { message: fault.message, code: fault.code } });
+    if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
     const body = isJson(parsed.body) ? parsed.body : {};
     const reply = API_PREFIX.test(url.pathname)
