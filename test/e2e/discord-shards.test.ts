@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { shardOfGuild, type FakeDiscordOptions, type FakeMessage, type GuildRef } from '../fakes/discord.ts';
-import { Daemon } from '../helpers/daemon.ts';
-import { DiscordWorld } from './discord-setup.ts';
+import { discordPerTest, type DiscordWorld } from './discord-setup.ts';
 
 /**
  * channels.discord.shards through discord.js's internal sharding: one daemon, one gateway
@@ -9,27 +8,15 @@ import { DiscordWorld } from './discord-setup.ts';
  * does: `(guild_id >> 22) % num_shards`, DMs on shard 0).
  */
 describe('Discord with several gateway shards in one daemon', () => {
+  const { start, spawn } = discordPerTest();
   let world: DiscordWorld | undefined;
-  const daemons: Daemon[] = [];
-
-  afterEach(async () => {
-    for (const daemon of daemons.splice(0)) await daemon.dispose();
-    await world?.close();
-    world = undefined;
-  });
 
   /** A fake Discord recommending two shards, with two guilds that land on different ones. */
   async function twoGuilds(options: FakeDiscordOptions = {}): Promise<{ world: DiscordWorld; guilds: GuildRef[] }> {
-    world = await DiscordWorld.start({ recommendedShards: 2, maxConcurrency: 2, ...options });
+    world = await start({ recommendedShards: 2, maxConcurrency: 2, ...options });
     const first = { guildId: world.discord.guildId, textChannelId: world.discord.textChannelId };
     const second = world.discord.addGuild({ name: 'Second', onShard: [1 - shardOfGuild(first.guildId, 2), 2] });
     return { world, guilds: [first, second] };
-  }
-
-  function spawn(config: Record<string, unknown>, workspace?: string): Daemon {
-    const daemon = Daemon.spawn({ config, ...(workspace ? { workspace } : {}) });
-    daemons.push(daemon);
-    return daemon;
   }
 
   const shardOf = (guild: GuildRef) => shardOfGuild(guild.guildId, 2);
@@ -112,7 +99,7 @@ describe('Discord with several gateway shards in one daemon', () => {
   });
 
   it('exits 1 at start, pointing at channels.discord.shards, when Discord requires more shards than configured (close 4011)', async () => {
-    world = await DiscordWorld.start({ requiredShards: 2 });
+    world = await start({ requiredShards: 2 });
     const daemon = spawn(world.config());
     expect(await daemon.waitForExit()).toBe(1);
     expect(daemon.output).toContain('Discord closed the gateway with 4011 (sharding required)');
