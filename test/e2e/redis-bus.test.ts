@@ -1,8 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { shardOfGuild } from '../fakes/discord.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
+import { DiscordWorld } from './discord-setup.ts';
 import { PROJECT_ROOT } from '../helpers/daemon.ts';
 import { Deployment } from '../helpers/deployment.ts';
 import { get, httpBase } from '../helpers/http.ts';
@@ -186,5 +188,25 @@ describe('several processes on Redis Streams', () => {
     expect(edits.length).toBeGreaterThanOrEqual(1);
     expect(edits.at(-1)!.text).toBe(answer);
     expect(telegram.chatActions.filter((a) => a.chatId === 88).length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('a gateway with two Discord shards: a mention in each shard\'s guild is answered through the agents', async () => {
+    const world = await DiscordWorld.start({ recommendedShards: 2, maxConcurrency: 2 });
+    try {
+      const first = { guildId: world.discord.guildId, textChannelId: world.discord.textChannelId };
+      const second = world.discord.addGuild({ name: 'Second', onShard: [1 - shardOfGuild(first.guildId, 2), 2] });
+      deployment = new Deployment(redis, () => world.config({ shards: 2 }));
+      await deployment.start('gateway');
+      await Promise.all([deployment.start('agent'), deployment.start('agent')]);
+      expect(world.discord.gateway.identifies.map((identify) => identify.shard).sort()).toEqual([[0, 2], [1, 2]]);
+      for (const guild of [first, second]) {
+        const message = world.discord.userSays({ channelId: guild.textChannelId, content: `hello guild ${guild.guildId}`, mentionBot: true });
+        expect((await world.replyTo(message, 15_000)).content).toBe(`echo: hello guild ${guild.guildId}`);
+        expect(world.discord.gateway.shardsSent('MESSAGE_CREATE', message.id)).toEqual([shardOfGuild(guild.guildId, 2)]);
+      }
+    } finally {
+      await deployment.dispose();
+      await world.close();
+    }
   }, 60_000);
 });
