@@ -20,7 +20,9 @@ export interface MergeRules<T> {
 export class MergedJsonFile<T> {
   /** Set by `load`, which comes first. */
   private base!: T;
-  /** The file as this process last read or wrote it: `refresh` reads only when it changed. */
+  /** The file's text as `base` came from: when the file still holds it, nobody else wrote since. */
+  private text: string | undefined;
+  /** The file as last looked at: `refresh` reads it only when this changed. */
   private stamp: string | undefined;
 
   constructor(
@@ -33,15 +35,19 @@ export class MergedJsonFile<T> {
   /** The state on disk (or `empty` when there is none or it cannot be read), as the starting view. */
   load(empty: T): T {
     this.stamp = stampOf(this.file);
-    this.base = this.read() ?? empty;
+    this.text = this.readText();
+    this.base = (this.text === undefined ? undefined : this.parse(this.text)) ?? empty;
     return structuredClone(this.base);
   }
 
   sync(mine: T, now: number): T {
     return withFileLock(this.file, () => {
-      const disk = this.read();
+      const text = this.readText();
+      const disk = text === undefined || text === this.text ? undefined : this.parse(text);
+      // the file as this process left it, or unreadable: this process's view is the sum
       const merged = disk === undefined ? mine : this.rules.merge(disk, this.base, mine, now);
-      writeFileAtomic(this.file, JSON.stringify(merged));
+      this.text = JSON.stringify(merged);
+      writeFileAtomic(this.file, this.text);
       this.stamp = stampOf(this.file);
       this.base = structuredClone(merged);
       return merged;
@@ -53,22 +59,26 @@ export class MergedJsonFile<T> {
     const stamp = stampOf(this.file);
     if (stamp === this.stamp) return mine;
     this.stamp = stamp;
-    const disk = this.read();
+    const text = this.readText();
+    const disk = text === undefined || text === this.text ? undefined : this.parse(text);
     if (disk === undefined) return mine;
     const merged = this.rules.merge(disk, this.base, mine, now);
-    this.base = disk;
+    // a copy: `merged` may hold the disk's objects, which the caller goes on to change
+    this.base = structuredClone(disk);
+    this.text = text;
     return merged;
   }
 
-  private read(): T | undefined {
-    let text: string;
+  private readText(): string | undefined {
     try {
-      text = readFileSync(this.file, 'utf8');
+      return readFileSync(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      this.unreadable(err);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.unreadable(err);
       return undefined;
     }
+  }
+
+  private parse(text: string): T | undefined {
     try {
       return this.rules.parse(JSON.parse(text));
     } catch (err) {
@@ -90,9 +100,10 @@ export function addChanges<K extends string>(disk: Numbers<K> | undefined, mine:
 /**
  * Counters that start at zero each period (a UTC day, a month), merged: the newer period wins
  * whole; in the same period, this process's changes since `base` are added to the disk's (all of
- * its counts when `base` was of an earlier period: it rolled over since).
+ * its counts when `base` was of an earlier period: it rolled over since). Entries this process
+ * did not change are the disk's as they are.
  */
-export function mergePeriod<V>(
+export function mergePeriod<V extends Numbers<string>>(
   period: { disk: string; base: string; mine: string },
   values: { disk: Record<string, V>; base: Record<string, V>; mine: Record<string, V> },
   add: (disk: V | undefined, mine: V | undefined, base: V | undefined) => V,
@@ -100,7 +111,10 @@ export function mergePeriod<V>(
   if (period.disk > period.mine) return values.disk;
   if (period.disk < period.mine) return values.mine;
   const base = period.base === period.mine ? values.base : {};
-  const merged: Record<string, V> = {};
-  for (const key of new Set([...Object.keys(values.disk), ...Object.keys(values.mine)])) merged[key] = add(values.disk[key], values.mine[key], base[key]);
+  const merged = { ...values.disk };
+  for (const [key, mine] of Object.entries(values.mine)) {
+    const before = base[key];
+    if (before === undefined || Object.keys(mine).some((field) => mine[field] !== before[field])) merged[key] = add(values.disk[key], mine, before);
+  }
   return merged;
 }

@@ -57,6 +57,22 @@ describe('UsageLimiter on a shared store (several processes)', () => {
     expect(b.today(bob).user?.messages).toBe(1);
   });
 
+  it("counts made after taking in the other process's figures are not lost", () => {
+    const { a, b, file, advance } = twoProcesses({});
+    a.admit(alice, false);
+    a.flush();
+    b.admit(alice, false);
+    b.flush();
+    advance(LOOK_MS);
+    expect(a.today(alice).user?.messages).toBe(2); // a took in b's count, without writing
+    a.admit(alice, false);
+    a.spent(alice, { promptTokens: 7, completionTokens: 0 }, 'm');
+    a.flush();
+    expect(JSON.parse(readFileSync(file, 'utf8')).users['telegram:10']).toEqual({ messages: 3, promptTokens: 7, completionTokens: 0, cost: 0 });
+    advance(LOOK_MS);
+    expect(b.today(alice).user).toEqual({ messages: 3, promptTokens: 7, completionTokens: 0, cost: 0 });
+  });
+
   it("tokens_per_day counts the other process's tokens once it wrote them and this one looked", () => {
     const { a, b, advance } = twoProcesses({ per_user: { tokens_per_day: 100 } });
     expect(a.admit(alice, false).ok).toBe(true);
@@ -105,6 +121,18 @@ describe('UsageLimiter on a shared store (several processes)', () => {
     b.admit(alice, false);
     b.flush();
     expect(JSON.parse(readFileSync(file, 'utf8')).users['telegram:10'].messages).toBe(2);
+  });
+
+  it("counts made after taking in another process's new day are not lost", () => {
+    const { a, b, file, advance } = twoProcesses({}, Date.UTC(2030, 0, 1, 23, 59, 59));
+    a.admit(alice, false);
+    a.flush();
+    advance(2_000);
+    b.admit(alice, false); // b rolls over to Jan 2 and writes it
+    b.flush();
+    a.admit(alice, false); // a takes in Jan 2 from the file, then counts
+    a.flush();
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ day: '2030-01-02', users: { 'telegram:10': { messages: 2 } } });
   });
 
   it('the first process to write on a new day replaces the day before in the file', () => {
