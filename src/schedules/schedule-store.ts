@@ -2,7 +2,6 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import { storageError } from '../core/errors.ts';
-import { stampOf } from '../core/file-catalogue.ts';
 import { withFileLock, type Sharing } from '../core/file-lock.ts';
 import type { Logger } from '../log.ts';
 import { jobSchema, type Job } from './job.ts';
@@ -26,14 +25,15 @@ type StoreData = z.infer<typeof storeSchema>;
  * refuses as a duplicate.
  *
  * `shared`: several processes use the file (agents make and delete jobs with their tools, the
- * gateway's scheduler fires them). Every read then first checks whether another process replaced
- * the file (one stat), and every write reads the file again and changes it under the file lock, so
- * no process undoes another's change.
+ * gateway's scheduler fires them). Every read then reads the file again (a few kB; its text, not
+ * its inode and mtime, tells whether it changed: both can repeat within a millisecond) and parses
+ * it when another process changed it; every write reads the file and changes it under the file
+ * lock, so no process undoes another's change.
  */
 export class ScheduleStore {
   private data: StoreData = emptyStore();
-  /** Shared: the file as last read or written ('' before the first look; undefined when there is none). */
-  private stamp: string | undefined = '';
+  /** Shared: the file's text as last read or written (undefined: there is none; null: not looked at). */
+  private text: string | undefined | null = null;
   private readonly shared: boolean;
 
   constructor(
@@ -42,7 +42,7 @@ export class ScheduleStore {
     { shared = false }: Sharing = {},
   ) {
     this.shared = shared;
-    this.data = this.read() ?? this.data;
+    if (existsSync(this.file)) this.data = this.parse(() => readFileSync(this.file, 'utf8')) ?? this.data;
   }
 
   agentJobs(): readonly Job[] {
@@ -99,10 +99,16 @@ export class ScheduleStore {
   /** The state as this process knows it; shared, as another process left it when it changed the file since. */
   private current(): StoreData {
     if (!this.shared) return this.data;
-    const stamp = stampOf(this.file);
-    if (stamp !== this.stamp) {
-      this.stamp = stamp;
-      this.data = stamp === undefined ? emptyStore() : (this.read() ?? this.data);
+    let text: string | undefined;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      // unreadable for now (permissions, I/O): the view stays; a write reports the trouble
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.data;
+    }
+    if (text !== this.text) {
+      this.text = text;
+      this.data = text === undefined ? emptyStore() : (this.parse(() => text) ?? this.data);
     }
     return this.data;
   }
@@ -124,26 +130,26 @@ export class ScheduleStore {
 
   /** The file as it is now (under the lock), else this process's view when it cannot be read. */
   private fresh(): StoreData {
-    this.stamp = '';
+    this.text = null;
     return this.current();
   }
 
   /** In memory only once the disk took it: a failed write leaves the state as it was, and throws a StorageError. */
   private save(next: StoreData): void {
+    const text = `${JSON.stringify(next)}\n`;
     try {
-      writeFileAtomic(this.file, `${JSON.stringify(next)}\n`);
+      writeFileAtomic(this.file, text);
     } catch (err) {
       throw storageError(err, 'the schedules file', this.file);
     }
     this.data = next;
-    if (this.shared) this.stamp = stampOf(this.file);
+    if (this.shared) this.text = text;
   }
 
-  /** The file's state; undefined when there is none, or when it is unreadable (then moved aside). */
-  private read(): StoreData | undefined {
-    if (!existsSync(this.file)) return undefined;
+  /** The state in the file's text; undefined when it is unreadable (the file is then moved aside). */
+  private parse(text: () => string): StoreData | undefined {
     try {
-      return storeSchema.parse(JSON.parse(readFileSync(this.file, 'utf8')));
+      return storeSchema.parse(JSON.parse(text()));
     } catch (err) {
       // kept aside for the owner to look at; the daemon goes on with no agent jobs rather than not starting
       const aside = `${this.file}.unreadable-${Date.now()}`;
