@@ -4,6 +4,8 @@ import { shardOfGuild } from '../fakes/discord.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { fakesConfig } from '../helpers/config.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
+import { firings, remindOrEcho, waitChecked } from '../helpers/schedules.ts';
 import { DiscordWorld } from './discord-setup.ts';
 import { PROJECT_ROOT } from '../helpers/daemon.ts';
 import { Deployment } from '../helpers/deployment.ts';
@@ -207,6 +209,36 @@ describe('several processes on Redis Streams', () => {
     } finally {
       await deployment.dispose();
       await world.close();
+    }
+  }, 60_000);
+
+  it('a reminder an agent process schedules fires in the gateway at its due time, once, and an agent answers it', async () => {
+    const t0 = Date.UTC(2030, 0, 7, 8, 0, 0);
+    const clock = new FakeClock(t0);
+    try {
+      llm.setResponder(remindOrEcho);
+      llm.enqueue({ toolCalls: [{ id: 'remind-1', name: 'schedule_create', arguments: JSON.stringify({ at: 'in 2 minutes', instruction: 'Remind them to stretch.' }) }] }, { content: 'I will remind you in 2 minutes.' });
+      deployment = new Deployment(redis, () => ({ ...fakesConfig({ llm, telegram }), agent: { timezone: 'UTC' } }));
+      const gateway = await deployment.start('gateway', clock.daemonOptions());
+      await Promise.all([deployment.start('agent', clock.daemonOptions()), deployment.start('agent', clock.daemonOptions())]);
+      telegram.userSays({ chatId: 99, userId: 99, text: 'remind me in 2 minutes to stretch' });
+      await waitFor(() => telegram.botMessages(99).length >= 1, 15_000, 'the answer');
+      const created = deployment.lines().find((l) => l.msg === 'scheduled job created')!;
+      expect(deployment.of('agent').some((d) => d.lines.includes(created))).toBe(true);
+      const due = t0 + 2 * 60_000;
+      clock.set(due - 20_000);
+      await waitChecked(gateway, due - 20_000);
+      expect(telegram.botMessages(99)).toHaveLength(1);
+      clock.set(due + 500);
+      await waitFor(() => telegram.botMessages(99).length >= 2, 15_000, 'the reminder');
+      expect(telegram.botMessages(99)[1]!.text).toBe('Reminder: Remind them to stretch.');
+      expect(firings(gateway, String(created.jobId))).toHaveLength(1);
+      clock.set(due + 10 * 60_000);
+      await waitChecked(gateway, due + 10 * 60_000);
+      expect(telegram.botMessages(99)).toHaveLength(2);
+    } finally {
+      await deployment.dispose();
+      clock.dispose();
     }
   }, 60_000);
 });

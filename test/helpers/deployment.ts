@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon } from './daemon.ts';
+import { Daemon, type DaemonOptions, type LogLine } from './daemon.ts';
 import type { RedisServer } from './redis-server.ts';
 
 export type Role = 'gateway' | 'agent' | 'all';
@@ -27,9 +27,9 @@ export class Deployment {
     return { ...config, bus: { backend: 'redis', redis_url: this.redis.url, claim_idle_ms: 2000, ...this.bus } };
   }
 
-  /** Starts a process of `role` and waits until it is up. */
-  async start(role: Role, env: Record<string, string> = {}): Promise<Daemon> {
-    const daemon = await Daemon.start({ config: this.fullConfig(), workspace: this.workspace, env: { MYBOT_ROLE: role, ...env } });
+  /** Starts a process of `role` and waits until it is up; `extra` adds to how it is started (a clock preload, say). */
+  async start(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs'> = {}): Promise<Daemon> {
+    const daemon = await Daemon.start({ config: this.fullConfig(), workspace: this.workspace, ...extra, env: { ...extra.env, MYBOT_ROLE: role } });
     this.processes.push({ role, daemon });
     return daemon;
   }
@@ -39,7 +39,7 @@ export class Deployment {
   }
 
   /** Every line every process logged, for assertions over the deployment. */
-  lines(): Array<{ msg: string; [key: string]: unknown }> {
+  lines(): LogLine[] {
     return this.processes.flatMap((p) => p.daemon.lines);
   }
 
