@@ -29,8 +29,10 @@ module.exports = {
       },
     },
     // Several processes (README, "Run on several processes"): with bus.backend: redis in
-    // config.user.yaml, replace the app above by one gateway and N agents. The gateway polls the
-    // platforms (one per workspace: fork mode, one instance); agents can be as many as you like.
+    // config.user.yaml, replace the app above by the two below (remove the "// " in front of
+    // each line between the markers).
+    // --- several processes: begin ---
+    // // the gateway polls the platforms and delivers the replies: one per workspace
     // {
     //   name: 'mybot-gateway',
     //   cwd: __dirname,
@@ -42,21 +44,24 @@ module.exports = {
     //   wait_ready: true,
     //   listen_timeout: 30_000,
     //   kill_timeout: 30_000,
+    //   exp_backoff_restart_delay: 1000,
     //   env: { NODE_ENV: 'production', MYBOT_ROLE: 'gateway' },
     // },
+    // // the agents answer: as many as you like, each takes its share of the sessions from Redis
     // {
     //   name: 'mybot-agent',
     //   cwd: __dirname,
     //   script: path.join(__dirname, 'src', 'main.ts'),
     //   interpreter: 'node',
     //   node_args: ['--import', 'tsx'],
-    //   // fork mode, N copies: agents share no port, and each takes its share of the sessions from Redis
     //   exec_mode: 'fork',
     //   instances: 3,
     //   wait_ready: true,
     //   listen_timeout: 30_000,
     //   kill_timeout: 30_000,
+    //   exp_backoff_restart_delay: 1000,
     //   env: { NODE_ENV: 'production', MYBOT_ROLE: 'agent' },
     // },
+    // --- several processes: end ---
   ],
 };

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../core/atomic-write.ts';
+import type { Sharing } from '../core/file-lock.ts';
+import { addChanges, mergePeriod, MergedJsonFile } from '../core/merged-json-file.ts';
 import type { Logger } from '../log.ts';
 import type { LlmObserver } from './failover-llm.ts';
 import type { LlmReply } from './llm.ts';
@@ -25,17 +27,22 @@ const FLUSH_MS = 2000;
  * Tokens and estimated cost per model, today and this month (UTC), from every LLM call the API
  * reported usage for: turns, compactions, calls a fallback answered. Priced with limits.prices at
  * the time of the call. Kept in `.mybot/costs.json` so a restart does not zero the month.
+ * `shared`: several processes add to the file; each adds its figures since its last write to the
+ * file's under a lock (see MergedJsonFile), and /usage shows them all as of each one's last write.
  */
 export class CostLedger implements LlmObserver {
   private ledger: Ledger;
   private timer?: NodeJS.Timeout;
+  private readonly merged: MergedJsonFile<Ledger> | undefined;
 
   constructor(
     private readonly file: string | undefined,
     private readonly prices: () => Config['limits']['prices'],
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    { shared = false }: Sharing = {},
   ) {
+    this.merged = shared && file ? new MergedJsonFile(file, { parse: (json) => ledgerSchema.parse(json), merge: mergeLedgers }, (err) => this.unreadable(err)) : undefined;
     this.ledger = this.load();
   }
 
@@ -57,6 +64,7 @@ export class CostLedger implements LlmObserver {
 
   /** Per model, most expensive this month first. */
   figures(): Array<{ model: string; today: Period; month: Period }> {
+    if (this.merged) this.ledger = this.merged.refresh(this.ledger, this.now());
     this.rollover();
     return Object.entries(this.ledger.models)
       .map(([model, { today, month }]) => ({ model, today, month }))
@@ -68,7 +76,8 @@ export class CostLedger implements LlmObserver {
     this.timer = undefined;
     if (!this.file) return;
     try {
-      writeFileAtomic(this.file, JSON.stringify(this.ledger));
+      if (this.merged) this.ledger = this.merged.sync(this.ledger, this.now());
+      else writeFileAtomic(this.file, JSON.stringify(this.ledger));
     } catch (err) {
       this.log.warn({ err }, 'could not save the cost ledger; retrying with the next change');
     }
@@ -90,13 +99,18 @@ export class CostLedger implements LlmObserver {
   private load(): Ledger {
     const day = utcDay(this.now());
     const empty: Ledger = { version: 1, day, month: day.slice(0, 7), models: {} };
+    if (this.merged) return this.merged.load(empty);
     if (!this.file || !existsSync(this.file)) return empty;
     try {
       return ledgerSchema.parse(JSON.parse(readFileSync(this.file, 'utf8')));
     } catch (err) {
-      this.log.warn({ file: this.file, reason: err instanceof Error ? err.message.slice(0, 200) : String(err) }, 'the cost ledger could not be read; counting from zero');
+      this.unreadable(err);
       return empty;
     }
+  }
+
+  private unreadable(err: unknown): void {
+    this.log.warn({ file: this.file, reason: err instanceof Error ? err.message.slice(0, 200) : String(err) }, 'the cost ledger could not be read; counting from zero');
   }
 
   private changed(): void {
@@ -108,4 +122,17 @@ export class CostLedger implements LlmObserver {
 
 function emptyPeriod(): Period {
   return { promptTokens: 0, completionTokens: 0, cost: 0 };
+}
+
+/** The disk's figures plus this process's since `base`: per model, today and this month add (a newer day or month wins whole). */
+export function mergeLedgers(disk: Ledger, base: Ledger, mine: Ledger): Ledger {
+  const pick = (ledger: Ledger, period: 'today' | 'month') => Object.fromEntries(Object.entries(ledger.models).map(([model, entry]) => [model, entry[period]]));
+  const add = (d?: Period, m?: Period, b?: Period) => addChanges(d, m, b, emptyPeriod());
+  const merge = (period: 'today' | 'month', key: 'day' | 'month') =>
+    mergePeriod({ disk: disk[key], base: base[key], mine: mine[key] }, { disk: pick(disk, period), base: pick(base, period), mine: pick(mine, period) }, add);
+  const today = merge('today', 'day');
+  const month = merge('month', 'month');
+  const models: Ledger['models'] = {};
+  for (const model of new Set([...Object.keys(today), ...Object.keys(month)])) models[model] = { today: today[model] ?? emptyPeriod(), month: month[model] ?? emptyPeriod() };
+  return { version: 1, day: disk.day > mine.day ? disk.day : mine.day, month: disk.month > mine.month ? disk.month : mine.month, models };
 }

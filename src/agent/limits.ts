@@ -9,6 +9,12 @@ const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 /** Counters reach the disk this long after a change at most, and at stop. */
 const FLUSH_MS = 2000;
+/**
+ * A shared store (several processes): this process's counts reach the file within this, and it
+ * looks for the others' at most this often when it checks a limit. So a limit counts every
+ * process's usage, late by about twice this at most.
+ */
+const SHARED_SYNC_MS = 500;
 
 type LimitSet = Config['limits']['per_user'];
 type Scope = 'user' | 'chat';
@@ -34,11 +40,16 @@ interface Over {
 /**
  * limits.per_user and limits.per_chat: answered messages over the last 60 s, and LLM tokens and
  * estimated cost per UTC day. Checked before a turn, charged after it with the API's `usage`.
- * Owners are counted but never held back.
+ * Owners are counted but never held back. With a shared store, every process's usage counts,
+ * each process's with a lag of about a second (SHARED_SYNC_MS).
  */
 export class UsageLimiter {
   private state: UsageState;
   private timer?: NodeJS.Timeout;
+  /** The store is shared with other processes (see SHARED_SYNC_MS). */
+  private readonly shared: boolean;
+  /** Shared store: when the others' counts were last looked for. */
+  private lookedAt: number;
   /** Cost per model today and this month, for an owner's /usage (see CostLedger). */
   costsByModel?: () => Array<{ model: string; today: Period; month: Period }>;
 
@@ -49,6 +60,8 @@ export class UsageLimiter {
     private readonly now: () => number = Date.now,
   ) {
     this.state = store?.load(utcDay(now())) ?? emptyUsage(utcDay(now()));
+    this.shared = store?.shared ?? false;
+    this.lookedAt = now();
   }
 
   /** Whether `admit` would say yes, counting nothing and sending no notice. */
@@ -129,9 +142,11 @@ export class UsageLimiter {
     clearTimeout(this.timer);
     this.timer = undefined;
     try {
-      this.store?.save(this.state);
+      if (this.store) this.state = this.store.save(this.state, this.now());
     } catch (err) {
       this.log.warn({ err }, 'could not save the usage counters; retrying with the next change');
+      // the other processes count on this one's figures: try again soon, not only at the next message
+      if (this.shared) this.changed();
     }
   }
 
@@ -167,6 +182,10 @@ export class UsageLimiter {
   /** A new UTC day starts every daily tally at zero; minute windows and pending notices run on. */
   private rollover(): number {
     const now = this.now();
+    if (this.shared && now - this.lookedAt >= SHARED_SYNC_MS) {
+      this.state = this.store!.refresh(this.state, now);
+      this.lookedAt = now;
+    }
     const day = utcDay(now);
     if (day !== this.state.day) {
       this.state = { ...this.state, day, users: {}, chats: {} };
@@ -184,7 +203,7 @@ export class UsageLimiter {
 
   private changed(): void {
     if (!this.store || this.timer) return;
-    this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+    this.timer = setTimeout(() => this.flush(), this.shared ? SHARED_SYNC_MS : FLUSH_MS);
     this.timer.unref();
   }
 }

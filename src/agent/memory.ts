@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Actor } from '../core/actor.ts';
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import { stampOf } from '../core/file-catalogue.ts';
+import { withFileLock, type Sharing } from '../core/file-lock.ts';
 
 /** Facts about the owner, for their private chats. */
 export const OWNER_MEMORY = 'MEMORY.md';
@@ -30,11 +31,22 @@ This is a group chat: no one's memory is loaded here, and you must not reveal wh
  * private chats, memory/<channel>-<user>.md only in that user's private chat, nothing in groups.
  * The files tools (read_file, list_files) cannot reach them; only the memory tools can, each for
  * the person whose turn it is.
+ *
+ * Each process reads the files from the workspace (the prompt's copy is looked at again within a
+ * second), so a memory written in one process applies in the others. `shared`: an edit is made
+ * under the file lock, so two processes editing MEMORY.md at once (two of the owner's chats)
+ * keep both edits.
  */
 export class MemoryFiles {
   private readonly cache = new Map<string, { checkedAt: number; stamp: string | undefined; text: string }>();
+  private readonly shared: boolean;
 
-  constructor(readonly workspace: string) {}
+  constructor(
+    readonly workspace: string,
+    { shared = false }: Sharing = {},
+  ) {
+    this.shared = shared;
+  }
 
   /** The memory file of whoever asks, relative to the workspace; undefined in a group. */
   fileFor(actor: Actor): string | undefined {
@@ -86,6 +98,19 @@ export class MemoryFiles {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     writeFileAtomic(path, text);
     this.cache.delete(file);
+  }
+
+  /** Replaces a memory file's text by `edit(text)` (which may throw to refuse); returns the new text. */
+  edit(file: string, edit: (text: string) => string): string {
+    const apply = () => {
+      const next = edit(this.read(file));
+      this.write(file, next);
+      return next;
+    };
+    if (!this.shared) return apply();
+    const path = join(this.workspace, file);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    return withFileLock(path, apply);
   }
 
   /** Deletes a memory file; returns what it held, or undefined when there was nothing. */

@@ -1,7 +1,8 @@
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { storageError } from '../core/errors.ts';
+import type { Sharing } from '../core/file-lock.ts';
 import type { ChatMessage } from './llm.ts';
 import type { Logger } from '../log.ts';
 
@@ -53,14 +54,28 @@ interface SummaryLine {
 }
 const CACHE_SESSIONS = 1000;
 
+/** A session file as the cached window knows it: another process's appends change its size. */
+interface FileMark {
+  ino: number;
+  size: number;
+}
+
 /**
  * JSONL files under `<workspace>/sessions/`. An append costs the same at message 10 and 10,000;
  * a resume reads the file once and parses only the lines of the context window, from the end.
+ *
+ * `shared`: several processes use the folder. The bus hands a session to one process at a time,
+ * but it can move from one to another and back (a rebalance, a crash), so a cached window is
+ * checked against the file (inode and size: one stat per load) and read again when another
+ * process appended to it.
  */
 export class JsonlSessionStore implements SessionStore {
   private readonly cache = new Map<string, SessionWindow>();
+  /** Shared: the file of each cached window as this process left it (missing: unknown, look again). */
+  private readonly marks = new Map<string, FileMark | 'none'>();
   /** Files whose last append failed, and may end in the middle of a line. */
   private readonly torn = new Set<string>();
+  private readonly shared: boolean;
 
   constructor(
     private readonly dir: string,
@@ -68,17 +83,24 @@ export class JsonlSessionStore implements SessionStore {
     private readonly log: Logger,
     /** fsync each append, as the journal does with server.journal_fsync: an acknowledged turn then survives power loss too. */
     private readonly fsync: () => boolean = () => false,
-  ) {}
+    { shared = false }: Sharing = {},
+  ) {
+    this.shared = shared;
+  }
 
   async load(sessionId: string): Promise<SessionWindow> {
     const cached = this.cache.get(sessionId);
-    if (cached) {
+    if (cached && this.shared && !this.unchanged(sessionId)) {
+      this.cache.delete(sessionId);
+    } else if (cached) {
       this.cache.delete(sessionId);
       this.cache.set(sessionId, cached);
       return cached;
     }
+    const mark = this.shared ? markOf(this.fileOf(sessionId)) : undefined;
     const window = await this.readWindow(sessionId);
     this.remember(sessionId, window);
+    if (mark) this.marks.set(sessionId, mark);
     return window;
   }
 
@@ -86,7 +108,7 @@ export class JsonlSessionStore implements SessionStore {
     if (messages.length === 0) return;
     // sync, as the journal writes: a small append to a local file takes microseconds, the reply
     // waits for it, and the async one costs three thread-pool round trips (open, write, close)
-    this.append(this.fileOf(sessionId), messages.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    this.append(sessionId, messages.map((m) => JSON.stringify(m)).join('\n') + '\n');
     const window = this.cache.get(sessionId);
     if (window) {
       window.messages.push(...messages);
@@ -96,7 +118,7 @@ export class JsonlSessionStore implements SessionStore {
   }
 
   async reset(sessionId: string): Promise<void> {
-    this.append(this.fileOf(sessionId), JSON.stringify({ type: 'reset', ts: Date.now() }) + '\n');
+    this.append(sessionId, JSON.stringify({ type: 'reset', ts: Date.now() }) + '\n');
     this.remember(sessionId, { messages: [], count: 0 });
   }
 
@@ -104,7 +126,7 @@ export class JsonlSessionStore implements SessionStore {
     const window = await this.load(sessionId);
     const keep = Math.min(Math.max(0, kept), window.messages.length);
     const line: SummaryLine = { type: 'summary', content: summary, kept: keep, ts: Date.now() };
-    this.append(this.fileOf(sessionId), JSON.stringify(line) + '\n');
+    this.append(sessionId, JSON.stringify(line) + '\n');
     this.remember(sessionId, { messages: window.messages.slice(window.messages.length - keep), summary, count: window.count });
   }
 
@@ -112,7 +134,8 @@ export class JsonlSessionStore implements SessionStore {
    * A write the disk cut short (ENOSPC) leaves half a line: the next one to that file starts with
    * a newline, so the torn line is skipped alone instead of swallowing the turn written after it.
    */
-  private append(file: string, text: string): void {
+  private append(sessionId: string, text: string): void {
+    const file = this.fileOf(sessionId);
     const data = this.torn.has(file) ? `\n${text}` : text;
     try {
       if (this.fsync()) appendDurably(file, data);
@@ -120,8 +143,24 @@ export class JsonlSessionStore implements SessionStore {
       this.torn.delete(file);
     } catch (err) {
       this.torn.add(file);
+      this.marks.delete(sessionId);
       throw storageError(err, 'the session history', file);
     }
+    if (this.shared && this.cache.has(sessionId)) this.appended(sessionId, file, Buffer.byteLength(data));
+  }
+
+  /** Shared: whether the session's file is still as this process left it. */
+  private unchanged(sessionId: string): boolean {
+    const known = this.marks.get(sessionId);
+    const now = markOf(this.fileOf(sessionId));
+    return known !== undefined && (known === 'none' ? now === 'none' : now !== 'none' && now.ino === known.ino && now.size === known.size);
+  }
+
+  /** Shared: a cached session's file grew by our append; a file this append made, or one of unknown size, is looked at. */
+  private appended(sessionId: string, file: string, bytes: number): void {
+    const known = this.marks.get(sessionId);
+    if (known !== undefined && known !== 'none') this.marks.set(sessionId, { ino: known.ino, size: known.size + bytes });
+    else this.marks.set(sessionId, markOf(file));
   }
 
   fileOf(sessionId: string): string {
@@ -130,7 +169,11 @@ export class JsonlSessionStore implements SessionStore {
 
   private remember(sessionId: string, window: SessionWindow): void {
     this.cache.set(sessionId, window);
-    if (this.cache.size > CACHE_SESSIONS) this.cache.delete(this.cache.keys().next().value!);
+    if (this.cache.size > CACHE_SESSIONS) {
+      const oldest = this.cache.keys().next().value!;
+      this.cache.delete(oldest);
+      this.marks.delete(oldest);
+    }
   }
 
   private async readWindow(sessionId: string): Promise<SessionWindow> {
@@ -185,6 +228,17 @@ function parseSummary(text: string): SummaryLine | undefined {
     return typeof line.content === 'string' && typeof line.kept === 'number' ? (line as SummaryLine) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Inode and size of a session file; 'none' when there is none. */
+function markOf(file: string): FileMark | 'none' {
+  try {
+    const { ino, size } = statSync(file);
+    return { ino, size };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+    throw err;
   }
 }
 

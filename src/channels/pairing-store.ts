@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import { MybotError } from '../core/errors.ts';
+import { withFileLock, type Sharing } from '../core/file-lock.ts';
 
 /** No 0/O and no 1/I: a code read aloud or copied by hand comes out right. */
 export const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -51,16 +52,22 @@ export function newCode(): string {
  * approved, per channel. The daemon and `npm run pair` both read and write it; every write is
  * atomic, and every read first checks whether the other process replaced the file, so an approval
  * made from the command line applies to the user's next message without a restart.
+ * `shared`: processes that write it at the same time (server roles: the gateway makes codes, an
+ * agent approves one with /pair; `npm run pair`) take the file lock for each read-modify-write.
  */
 export class PairingStore {
   private data: PairingData = { version: 1, pending: [], approved: [] };
   /** inode, mtime and size of the file last read ('' while there is none): a rename changes the inode. */
   private stamp = '';
+  private readonly shared: boolean;
 
   constructor(
     readonly file: string,
     private readonly now: () => number = Date.now,
-  ) {}
+    { shared = false }: Sharing = {},
+  ) {
+    this.shared = shared;
+  }
 
   isApproved(channel: string, userId: string): boolean {
     return this.refresh().approved.some((u) => u.channel === channel && u.userId === userId);
@@ -68,6 +75,10 @@ export class PairingStore {
 
   /** The user's code while it is valid, else a new one, saved before it is returned. */
   codeFor(channel: string, userId: string, name?: string): PendingCode & { fresh: boolean } {
+    return this.locked(() => this.issue(channel, userId, name));
+  }
+
+  private issue(channel: string, userId: string, name?: string): PendingCode & { fresh: boolean } {
     const now = this.now();
     const data = this.refresh();
     const existing = data.pending.find((p) => p.channel === channel && p.userId === userId && p.expiresAt > now);
@@ -84,6 +95,10 @@ export class PairingStore {
 
   /** Approves the user behind a valid code; undefined when no such code is pending (unknown, used, or expired). */
   approve(input: string, by: string): PairedUser | undefined {
+    return this.locked(() => this.approveCode(input, by));
+  }
+
+  private approveCode(input: string, by: string): PairedUser | undefined {
     const code = normalizeCode(input);
     const now = this.now();
     const data = this.refresh();
@@ -100,6 +115,10 @@ export class PairingStore {
 
   /** Removes the approval of `user`: `<channel>:<id>` or a bare id (on every channel). Returns what was removed. */
   revoke(user: string): PairedUser[] {
+    return this.locked(() => this.revokeUser(user));
+  }
+
+  private revokeUser(user: string): PairedUser[] {
     const [channel, userId] = user.includes(':') ? (user.split(':', 2) as [string, string]) : [undefined, user];
     const data = this.refresh();
     const matches = (u: PairedUser) => u.userId === userId && (channel === undefined || u.channel === channel);
@@ -112,6 +131,15 @@ export class PairingStore {
     const now = this.now();
     const data = this.refresh();
     return { pending: data.pending.filter((p) => p.expiresAt > now), approved: data.approved };
+  }
+
+  /** `change` under the file lock when the file is shared, reading the file afresh first. */
+  private locked<T>(change: () => T): T {
+    if (!this.shared) return change();
+    return withFileLock(this.file, () => {
+      this.stamp = '\0';
+      return change();
+    });
   }
 
   private refresh(): PairingData {

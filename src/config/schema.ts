@@ -63,13 +63,17 @@ const telegramAccount = {
   limits: accountLimits,
 };
 
+const SHARDS_ERROR = 'expected auto or a whole number of shards from 1 up';
+
 const discordAccount = {
   bot_token: z.string().optional(),
   ...access,
-  /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered (0: none). */
+  /** After a restart or a session that could not resume: how many missed messages addressed to the bot are answered, per shard (0: none). */
   catch_up_max: z.number().int().min(0).default(50),
   /** Missed messages older than this are not answered. */
   catch_up_max_age_s: z.number().int().min(0).default(3600),
+  /** Gateway connections (discord.js's internal sharding, one process): `auto` asks Discord for its recommended count. */
+  shards: z.union([z.literal('auto'), z.number().int({ error: SHARDS_ERROR }).min(1, { error: SHARDS_ERROR })], { error: SHARDS_ERROR }).default(1),
   ...receipts,
   limits: accountLimits,
 };

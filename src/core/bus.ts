@@ -27,6 +27,8 @@ export interface BusStats {
   unacked: number;
   /** Events given up on for good (see `deadLetter`), since the workspace was made. */
   deadLetters: number;
+  /** What keeps the bus from working right now, in words (a broker out of reach); absent when nothing does. */
+  problem?: string;
 }
 
 /**

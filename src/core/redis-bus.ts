@@ -5,7 +5,7 @@ import type { BusStats, DeliveryProgress, EventBus, Handler } from './bus.ts';
 import { giveUp, type DeadLetters } from './dead-letters.ts';
 import { DURABLE_TYPES, type AnyEvent, type EventType, type InboundEvent } from './events.ts';
 import { LocalBus } from './local-bus.ts';
-import { connectRedis } from './redis/client.ts';
+import { connectRedis, RedisHealth } from './redis/client.ts';
 import { GROUP, partitionOf, RedisKeys } from './redis/keys.ts';
 import { Ownership } from './redis/ownership.ts';
 import { ackEntry, publishOnce } from './redis/scripts.ts';
@@ -30,8 +30,12 @@ export interface RedisBusOptions {
   log: Logger;
 }
 
-/** How long an event id is remembered for the dedupe of redeliveries: far longer than any platform redelivers. */
-const SEEN_TTL_S = 7 * 86_400;
+/**
+ * How long an event id is remembered for the dedupe of redeliveries: longer than any platform
+ * redelivers (Telegram keeps an unconfirmed update 24 h; Discord's catch-up reaches back
+ * catch_up_max_age_s, an hour by default), and short enough that the keys stay a small part of Redis.
+ */
+const SEEN_TTL_S = 2 * 86_400;
 const READ_COUNT = 256;
 /** Past this many events queued here, reading waits: the rest stay in Redis, where another process can get them after a crash. */
 const HIGH_WATER = 4096;
@@ -64,6 +68,7 @@ export class RedisBus implements EventBus {
   private readonly keys: RedisKeys;
   private readonly cmd: Redis;
   private readonly reader: Redis;
+  private readonly health: RedisHealth;
   private subscriber: Redis | undefined;
   private readonly ownership: Ownership;
   /** Events read and not yet acknowledged, by event id. */
@@ -72,9 +77,8 @@ export class RedisBus implements EventBus {
   /** Per stream: the sessions read from it here, to know when nothing of it is in flight. */
   private readonly sessionsOf = new Map<string, Set<string>>();
   private readerClientId: number | undefined;
-  private blocked = false;
-  /** The streams of the read in flight: Redis may still hand this process their new entries until it returns. */
-  private readingNow: readonly string[] = [];
+  /** The streams of the read under way: none of them can be handed over before it returns (what it brings would be stranded). */
+  private readonly inRead = new Set<string>();
   private reading: Promise<void> | undefined;
   private running = false;
   private draining = false;
@@ -84,8 +88,9 @@ export class RedisBus implements EventBus {
     const { log } = options;
     this.lanes = new LocalBus({ log, maxConcurrency: options.maxConcurrency });
     this.keys = new RedisKeys(options.prefix);
-    this.cmd = connectRedis(options.url, `mybot-${options.role}`, log);
-    this.reader = connectRedis(options.url, `mybot-${options.role}-reader`, log);
+    this.health = new RedisHealth(options.url, log);
+    this.cmd = connectRedis(options.url, `mybot-${options.role}`, this.health);
+    this.reader = connectRedis(options.url, `mybot-${options.role}-reader`, this.health);
     this.reader.on('ready', () => void this.identifyReader());
     this.ownership = new Ownership({
       redis: this.cmd,
@@ -95,10 +100,7 @@ export class RedisBus implements EventBus {
       partitions: options.partitions,
       runsAgents: options.runsAgents,
       channels: options.runsChannels ? options.channels : () => [],
-      report: () => {
-        const stats = this.lanes.stats();
-        return { role: options.role, pid: process.pid, host: hostname(), startedAt: this.startedAt, inFlight: stats.activeSessions, queued: stats.queued };
-      },
+      report: () => this.report(),
       gained: (stream) => this.takeOver(stream),
       lost: (stream) => this.forget(stream),
       idle: (stream) => this.idle(stream),
@@ -178,17 +180,27 @@ export class RedisBus implements EventBus {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.cmd, this.reader, this.subscriber].map((redis) => redis?.quit().catch(() => redis.disconnect())));
+    // the reader may sit in a blocking read: QUIT would wait for it to end
+    this.reader.disconnect();
+    await Promise.all([this.cmd, this.subscriber].map((redis) => redis?.quit().catch(() => redis.disconnect())));
   }
 
   stats(): BusStats {
     const { queued, activeSessions } = this.lanes.stats();
-    return { queued, activeSessions, unacked: this.entries.size, deadLetters: this.options.deadLetters?.size ?? 0 };
+    const problem = this.health.reachable ? {} : { problem: 'Redis (bus.redis_url) is unreachable: events wait until it is back' };
+    return { queued, activeSessions, unacked: this.entries.size, deadLetters: this.options.deadLetters?.size ?? 0, ...problem };
+  }
+
+  /** At each heartbeat: what this process says of itself; the sessions it is done with are forgotten. */
+  private report(): { role: string; pid: number; host: string; startedAt: number; inFlight: number; queued: number } {
+    for (const stream of this.sessionsOf.keys()) this.busySessions(stream);
+    const { activeSessions, queued } = this.lanes.stats();
+    return { role: this.options.role, pid: process.pid, host: hostname(), startedAt: this.startedAt, inFlight: activeSessions, queued };
   }
 
   /** Typing and drafts from every agent process, for the channels running here. */
   private async listenLive(): Promise<void> {
-    const subscriber = (this.subscriber = connectRedis(this.options.url, `mybot-${this.options.role}-live`, this.options.log));
+    const subscriber = (this.subscriber = connectRedis(this.options.url, `mybot-${this.options.role}-live`, this.health));
     subscriber.on('message', (_topic: string, message: string) => {
       let event: AnyEvent;
       try {
@@ -210,8 +222,7 @@ export class RedisBus implements EventBus {
       }
       let reply: StreamReply;
       try {
-        this.blocked = true;
-        this.readingNow = streams;
+        for (const stream of streams) this.inRead.add(stream);
         reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.id, 'COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams, ...streams.map(() => '>'))) as StreamReply;
       } catch (err) {
         if (!this.running) return;
@@ -220,13 +231,11 @@ export class RedisBus implements EventBus {
         await pause(IDLE_POLL_MS);
         continue;
       } finally {
-        this.blocked = false;
-        this.readingNow = [];
+        this.inRead.clear();
       }
       for (const [stream, list] of reply ?? []) {
+        // an owner that lost the stream while blocked does not hand out what it read: the new owner claims it
         if (this.ownership.owns(stream)) this.accept(stream, list, undefined);
-        // taken from us while we were silent: handing it out would break the session's order; it stays pending, for the owner after the next change
-        else this.options.log.warn({ stream, entries: list.length }, 'read entries of a stream taken over by another process: left pending');
       }
     }
   }
@@ -250,7 +259,13 @@ export class RedisBus implements EventBus {
     }
   }
 
-  /** A stream just became ours: what its last owner read and never acknowledged is handled first, in order. */
+  /**
+   * A stream just became ours: what its last owner read and never acknowledged is handled first, in
+   * order. XAUTOCLAIM takes every pending entry (min idle 0): the lease says the owner is gone
+   * (silent for claim_idle_ms, or it handed the stream over). An idle time on the entries alone
+   * could not say it: a turn with a slow model or a long tool run stays pending for minutes while
+   * its owner is alive, and claiming it would answer it twice.
+   */
   private async takeOver(stream: string): Promise<void> {
     await this.ensureGroup(stream);
     let cursor = '0-0';
@@ -290,16 +305,21 @@ export class RedisBus implements EventBus {
   }
 
   private idle(stream: string): boolean {
-    // what a read in flight returns must be handled here: the next owner claims only what is pending when it takes over
-    if (this.readingNow.includes(stream)) {
+    if (this.inRead.has(stream)) {
       this.wakeReader();
       return false;
     }
+    return this.busySessions(stream) === 0;
+  }
+
+  /** How many sessions read from the stream have work here; the others are forgotten. */
+  private busySessions(stream: string): number {
     const sessions = this.sessionsOf.get(stream);
-    if (!sessions) return true;
+    if (!sessions) return 0;
     const type = this.isInbound(stream) ? 'inbound' : 'outbound';
     for (const sessionId of sessions) if (!this.lanes.hasWork(type, sessionId)) sessions.delete(sessionId);
-    return sessions.size === 0;
+    if (sessions.size === 0) this.sessionsOf.delete(stream);
+    return sessions.size;
   }
 
   private isInbound(stream: string): boolean {
@@ -325,7 +345,7 @@ export class RedisBus implements EventBus {
 
   /** Ends the reader's blocking read, so a change of streams (or a stop) applies now, not after the block. */
   private wakeReader(): void {
-    if (!this.blocked || this.readerClientId === undefined) return;
+    if (this.inRead.size === 0 || this.readerClientId === undefined) return;
     this.cmd.call('CLIENT', 'UNBLOCK', this.readerClientId).catch(() => undefined);
   }
 }

@@ -128,7 +128,8 @@ export class ScheduleBook {
     } else if (job.at !== undefined) {
       store.remove(job.id);
     } else {
-      store.put({ ...job, lastDue: due });
+      // not put(job): a job deleted while it fired (by a tool call, or in another process) stays deleted
+      store.recordDue(job.id, due);
     }
   }
 

@@ -110,22 +110,24 @@ export class App {
     // one process per workspace polls the platforms; agents of a deployment share the workspace
     if (!options.ephemeral && this.runsChannels) takeLock(this.paths.pidFile);
     const redis = !options.ephemeral && this.config.bus.backend === 'redis';
+    // the processes of a deployment share the workspace: its stores take a lock and merge what others wrote
+    const shared = { shared: redis };
     this.journal = options.ephemeral || redis ? undefined : new Journal(this.paths.journal, { fsync: this.config.server.journal_fsync, log });
     this.bus = redis ? this.redisBus() : new LocalBus({ log, maxConcurrency: this.config.server.max_concurrency, ...(this.journal ? { journal: this.journal, deadLetters: new DeadLetters(this.paths.deadLetters) } : {}) });
     const bash = this.config.tools.bash.enabled ? [bashTool(workspace, () => this.current().tools.bash)] : [];
     const web = this.config.tools.web.enabled ? [webFetchTool(() => this.current().tools.web)] : [];
     const skills = new SkillCatalogue(join(workspace, 'skills'), log);
     const sendFile = sendFileTool({ workspace, bus: this.bus, maxFileBytes: (target) => (this.channels.get(target.channel) ?? this.idleChannels.get(target.channel))?.maxFileBytes?.(target) });
-    const memory = new MemoryFiles(workspace);
+    const memory = new MemoryFiles(workspace, shared);
     const schedules = options.ephemeral
       ? undefined
-      : new ScheduleBook({ store: new ScheduleStore(this.paths.schedules, log), files: jobFiles(join(workspace, 'schedules'), log), config: this.current, clock: systemClock, log });
+      : new ScheduleBook({ store: new ScheduleStore(this.paths.schedules, log, shared), files: jobFiles(join(workspace, 'schedules'), log), config: this.current, clock: systemClock, log });
     const tools = new ToolRegistry([...fileTools(workspace), sendFile, useSkillTool(skills), ...memoryTools(memory), ...(schedules ? scheduleTools(schedules) : []), ...bash, ...web]);
-    const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync);
-    this.pairing = new PairingStore(this.paths.pairing);
+    const sessions = new JsonlSessionStore(this.paths.sessions, () => this.current().llm.max_context_messages, log, () => this.current().server.journal_fsync, shared);
+    this.pairing = new PairingStore(this.paths.pairing, Date.now, shared);
     // the terminal chat may run beside a daemon on the same workspace: it must not overwrite the daemon's counters
-    this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log), log);
-    this.costs = new CostLedger(options.ephemeral ? undefined : join(this.paths.state, 'costs.json'), () => this.current().limits.prices, log);
+    this.usage = new UsageLimiter(this.current, options.ephemeral ? undefined : new UsageStore(this.paths.usage, log, shared), log);
+    this.costs = new CostLedger(options.ephemeral ? undefined : join(this.paths.state, 'costs.json'), () => this.current().limits.prices, log, Date.now, shared);
     this.usage.costsByModel = () => this.costs.figures();
     const observers: LlmObserver[] = [this.costs, ...(metrics ? [metrics] : [])];
     const observer: LlmObserver = { answered: (...args) => observers.forEach((o) => o.answered(...args)), failed: (...args) => observers.forEach((o) => o.failed(...args)) };
@@ -235,7 +237,8 @@ export class App {
     const { http_host: host, http_port: port = 0 } = this.config.server;
     const http = (this.http = new HttpServer({ host, port, token: () => this.current().server.http_token, log: this.options.log }));
     http.route('GET', '/healthz', (_req, res) => {
-      const health = healthOf(this.busRunning, this.snapshot().channels);
+      const snapshot = this.snapshot();
+      const health = healthOf(this.busRunning, snapshot.channels, snapshot.bus.problem);
       sendJson(res, health.ok ? 200 : 503, health.body);
     });
     http.route('GET', '/metrics', async (_req, res) => sendText(res, 200, await metrics.text(), metrics.contentType));
@@ -265,6 +268,7 @@ export class App {
     const previous = this.config;
     this.config = next;
     for (const secret of secretsOf(next)) registerSecret(secret);
+    if (JSON.stringify(previous.bus) !== JSON.stringify(next.bus)) this.options.log.warn('bus.* changed: it applies when the processes start again');
     const before = connections(previous);
     const after = connections(next);
     for (const name of new Set([...before.keys(), ...after.keys()])) {

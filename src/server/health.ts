@@ -13,9 +13,10 @@ export interface Health {
 }
 
 /** /healthz: the bus runs and every enabled channel is connected; the same truth as `npm run status`. */
-export function healthOf(busRunning: boolean, channels: Record<string, ChannelStatus>): Health {
+export function healthOf(busRunning: boolean, channels: Record<string, ChannelStatus>, busProblem?: string): Health {
   const problems = [
     ...(busRunning ? [] : ['the bus is not running (starting or stopping)']),
+    ...(busProblem ? [busProblem] : []),
     ...Object.entries(channels)
       .filter(([, status]) => status.state !== 'connected')
       .map(([name, status]) => `${name} is ${status.state}${status.lastError ? `: ${redactSecrets(status.lastError)}` : ''}`),

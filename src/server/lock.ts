@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.ts';
+import { isAlive } from '../core/file-lock.ts';
 
 /** One daemon per workspace: two would interleave writes to one journal. */
 export function takeLock(pidFile: string): void {
@@ -19,13 +20,4 @@ export function lockHolder(pidFile: string): number | undefined {
   if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8'));
   return pid && isAlive(pid) ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

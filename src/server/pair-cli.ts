@@ -15,7 +15,8 @@ export function runPairCli(workspace: string, args: readonly string[]): number {
     return 2;
   }
   try {
-    const result = runPairAction(new PairingStore(paths.pairing), args, 'cli', 'npm run pair --');
+    // locked even beside a single daemon: cheap, and right when several processes share the workspace
+    const result = runPairAction(new PairingStore(paths.pairing, Date.now, { shared: true }), args, 'cli', 'npm run pair --');
     (result.ok ? process.stdout : process.stderr).write(`${result.text}\n`);
     return result.ok ? 0 : result.text.startsWith('usage:') ? 2 : 1;
   } catch (err) {

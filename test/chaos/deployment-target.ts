@@ -33,16 +33,18 @@ export class DeploymentTarget implements ChaosTarget {
     private readonly deployment: Deployment,
     private readonly client: Redis,
     private readonly rng: Rng,
+    /** The ticker's clock: every process runs on it. */
+    private readonly clock: FakeClock,
   ) {}
 
   static async create(options: { config: () => Record<string, unknown>; clock: FakeClock; files: Record<string, string>; password: string; rng: Rng }): Promise<DeploymentTarget> {
     const redis = await RedisServer.start({ password: options.password });
-    const deployment = new Deployment(redis, options.config, { redis_prefix: PREFIX, partitions: PARTITIONS }, options.clock.daemonOptions());
+    const deployment = new Deployment(redis, options.config, { redis_prefix: PREFIX, partitions: PARTITIONS });
     for (const [path, content] of Object.entries(options.files)) {
       mkdirSync(dirname(join(deployment.workspace, path)), { recursive: true });
       writeFileSync(join(deployment.workspace, path), content);
     }
-    return new DeploymentTarget(redis, deployment, new Redis(redis.url, { lazyConnect: true }), options.rng);
+    return new DeploymentTarget(redis, deployment, new Redis(redis.url, { lazyConnect: true }), options.rng, options.clock);
   }
 
   get workspace(): string {
@@ -111,7 +113,7 @@ export class DeploymentTarget implements ChaosTarget {
   }
 
   private spawn(role: Role): void {
-    const daemon = this.deployment.spawn(role);
+    const daemon = this.deployment.spawn(role, this.clock.daemonOptions());
     this.members.push({ name: `${role} #${this.members.length + 1}`, role, daemon, delivers: role === 'gateway' });
   }
 

@@ -1,31 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Daemon, PROJECT_ROOT } from '../helpers/daemon.ts';
+import { PROJECT_ROOT } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { DiscordWorld } from './discord-setup.ts';
+import { discordPerTest, type DiscordWorld } from './discord-setup.ts';
 
 const INTENT_FIX = 'enable the Message Content intent: Developer Portal → your application → Bot → Privileged Gateway Intents → Message Content Intent';
 const TOKEN_FIX = 'channels.discord.bot_token (or DISCORD_BOT_TOKEN) was rejected by Discord: reset the token in the Developer Portal and update the config';
 
 describe('the Discord channel across start, fatal closes and crashes', () => {
-  let world: DiscordWorld | undefined;
-  const daemons: Daemon[] = [];
-
-  afterEach(async () => {
-    for (const daemon of daemons.splice(0)) await daemon.dispose();
-    await world?.close();
-    world = undefined;
-  });
-
-  function spawn(config: Record<string, unknown>, workspace?: string): Daemon {
-    const daemon = Daemon.spawn({ config, ...(workspace ? { workspace } : {}) });
-    daemons.push(daemon);
-    return daemon;
-  }
+  const { start, spawn } = discordPerTest();
+  let world: DiscordWorld;
 
   it('exits 1 at start, saying what to fix, when the Message Content intent is off (close 4014)', async () => {
-    world = await DiscordWorld.start({ disallowMessageContent: true });
+    world = await start({ disallowMessageContent: true });
     const daemon = spawn(world.config());
     expect(await daemon.waitForExit()).toBe(1);
     expect(daemon.output).toContain(INTENT_FIX);
@@ -34,7 +22,7 @@ describe('the Discord channel across start, fatal closes and crashes', () => {
   });
 
   it('exits 1 at start with the token fix when Discord rejects the token', async () => {
-    world = await DiscordWorld.start();
+    world = await start();
     const daemon = spawn({ ...world.config({ bot_token: 'not-the-right-token' }) });
     expect(await daemon.waitForExit()).toBe(1);
     expect(daemon.output).toContain(`mybot: ${TOKEN_FIX}`);
@@ -42,7 +30,7 @@ describe('the Discord channel across start, fatal closes and crashes', () => {
   });
 
   it('stops the running daemon with exit code 1 and the fix when the gateway later closes with 4014', async () => {
-    world = await DiscordWorld.start();
+    world = await start();
     const daemon = spawn(world.config());
     await daemon.ready();
     world.discord.closeSockets(4014, 'Disallowed intent(s).');
@@ -53,7 +41,7 @@ describe('the Discord channel across start, fatal closes and crashes', () => {
   });
 
   it('answers a message once when the daemon is killed before its reply was confirmed (nonce replay)', async () => {
-    world = await DiscordWorld.start();
+    world = await start();
     const { discord } = world;
     const first = spawn(world.config());
     await first.ready();
@@ -78,7 +66,7 @@ describe('the Discord channel across start, fatal closes and crashes', () => {
   });
 
   it('answers a message the daemon had journaled but not answered when it was killed', async () => {
-    world = await DiscordWorld.start();
+    world = await start();
     const { discord, llm } = world;
     const first = spawn(world.config());
     await first.ready();
@@ -96,7 +84,7 @@ describe('the Discord channel across start, fatal closes and crashes', () => {
   });
 
   it('npm run status does not call a gateway connected while it acknowledges no heartbeat, and does again once it does', { timeout: 60_000 }, async () => {
-    world = await DiscordWorld.start();
+    world = await start();
     const daemon = spawn(world.config());
     await daemon.ready();
     const status = () => spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'status', '--workspace', daemon.workspace], { cwd: PROJECT_ROOT, encoding: 'utf8' }).stdout;

@@ -1,5 +1,6 @@
 import { FakeDiscord, type FakeDiscordOptions, type FakeMessage } from '../fakes/discord.ts';
 import { FakeOpenAI } from '../fakes/openai.ts';
+import { cleanUpAfterEach } from '../helpers/cleanup.ts';
 import { OPEN_ACCESS } from '../helpers/config.ts';
 import { Daemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -41,6 +42,19 @@ export class DiscordWorld {
     await this.discord.close();
     await this.llm.close();
   }
+}
+
+/** For tests that each bring their own DiscordWorld and daemons: all stopped and removed after each test. */
+export function discordPerTest(): { start(options?: FakeDiscordOptions): Promise<DiscordWorld>; spawn(config: Record<string, unknown>, workspace?: string): Daemon } {
+  const cleanUp = cleanUpAfterEach();
+  return {
+    async start(options) {
+      const world = await DiscordWorld.start(options);
+      cleanUp.later(() => world.close());
+      return world;
+    },
+    spawn: (config, workspace) => cleanUp.daemon(Daemon.spawn({ config, ...(workspace ? { workspace } : {}) })),
+  };
 }
 
 /** Each ``` fence line opens or closes a block: a chunk with balanced fences has an even number. */

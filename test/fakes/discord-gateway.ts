@@ -88,23 +88,43 @@ export interface GatewayDispatch {
   d: unknown;
 }
 
+/** `[shard_id, num_shards]`, as IDENTIFY and READY carry it. */
+export type ShardPair = [id: number, count: number];
+
 export interface IdentifyRecord {
   sessionId: string;
   intents: number;
+  shard: ShardPair;
   at: number;
+}
+
+/** A guild the bot is in: its id decides its shard, its payload is the full GUILD_CREATE. */
+export interface HostedGuild {
+  id: string;
+  payload: unknown;
 }
 
 /** What the gateway needs from the world it serves. */
 export interface GatewayHost {
   readonly token: string;
-  readyPayload(sessionId: string): unknown;
-  guildCreatePayloads(): unknown[];
+  readyPayload(sessionId: string, shard: ShardPair, guildIds: string[]): unknown;
+  guilds(): HostedGuild[];
 }
 
 export interface GatewayOptions {
   heartbeatIntervalMs: number;
   /** IDENTIFY asking for any of these bits is closed with 4014 (privileged intent not enabled for the app). */
   disallowedIntents: number;
+  /** IDENTIFY with fewer shards than this is closed with 4011 (sharding required: too many guilds for that many connections). */
+  requiredShards: number;
+}
+
+/**
+ * The shard a guild's events go to: `(guild_id >> 22) % num_shards`; DMs (no guild) go to shard 0.
+ * https://discord.com/developers/docs/events/gateway#sharding
+ */
+export function shardOfGuild(guildId: string | undefined, count: number): number {
+  return guildId === undefined ? 0 : Number((BigInt(guildId) >> 22n) % BigInt(count));
 }
 
 /** Decides what a session with `intents` receives of a dispatch: the payload, a redacted copy, or nothing. */
@@ -113,6 +133,7 @@ export type IntentFilter = (intents: number, d: unknown) => unknown;
 interface Session {
   readonly id: string;
   readonly intents: number;
+  readonly shard: ShardPair;
   seq: number;
   readonly log: GatewayDispatch[];
   socket: WebSocket | null;
@@ -146,17 +167,30 @@ export class FakeGateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
   }
 
-  /** Sends a dispatch to every live session (buffered for sessions that are disconnected but resumable). */
+  /**
+   * Sends a dispatch to every live session of the shard it belongs to, by its `guild_id` (none: shard 0),
+   * buffered for sessions that are disconnected but resumable.
+   */
   dispatch(t: string, d: unknown, filter?: IntentFilter): void {
+    const guildId = guildOfDispatch(t, d);
     for (const session of this.sessions.values()) {
+      if (shardOfGuild(guildId, session.shard[1]) !== session.shard[0]) continue;
       const payload = filter ? filter(session.intents, d) : d;
       if (payload !== null && payload !== undefined) this.sendDispatch(session, t, structuredClone(payload));
     }
   }
 
-  /** Terminates every socket without a close frame: the client sees 1006 and should RESUME. */
-  dropSockets(): void {
-    for (const ws of this.sockets) ws.terminate();
+  /** The shards whose sessions (live or resumable) were sent dispatch `t` of the object `id`: where it was routed. */
+  shardsSent(t: string, id: string): number[] {
+    const sent = [...this.sessions.values()].filter((session) => session.log.some((dispatch) => dispatch.t === t && (dispatch.d as { id?: unknown } | null)?.id === id));
+    return sent.map((session) => session.shard[0]).sort((a, b) => a - b);
+  }
+
+  /** Terminates every socket (or those of one shard's sessions) without a close frame: the client sees 1006 and should RESUME. */
+  dropSockets(shardId?: number): void {
+    for (const ws of this.sockets) {
+      if (shardId === undefined || this.sessionOf.get(ws)?.shard[0] === shardId) ws.terminate();
+    }
   }
 
   closeSockets(code: number, reason = ''): void {
@@ -236,15 +270,20 @@ export class FakeGateway {
     const intents = d['intents'];
     if (typeof intents !== 'number') return ws.close(4013, 'Invalid intent(s).');
     if (intents & this.options.disallowedIntents) return ws.close(4014, 'Disallowed intent(s).');
+    // without `shard` Discord takes the one connection a bot may have unsharded
+    const shard = d['shard'] ?? [0, 1];
+    if (!isShardPair(shard)) return ws.close(4010, 'Invalid shard.');
+    if (shard[1] < this.options.requiredShards) return ws.close(4011, 'Sharding required.');
 
-    const session: Session = { id: randomBytes(16).toString('hex'), intents, seq: 0, log: [], socket: ws };
+    const session: Session = { id: randomBytes(16).toString('hex'), intents, shard, seq: 0, log: [], socket: ws };
     this.sessions.set(session.id, session);
     this.sessionOf.set(ws, session);
-    this.identifies.push({ sessionId: session.id, intents, at: Date.now() });
-    this.sendDispatch(session, 'READY', this.host.readyPayload(session.id));
+    this.identifies.push({ sessionId: session.id, intents, shard, at: Date.now() });
+    const guilds = this.host.guilds().filter((guild) => shardOfGuild(guild.id, shard[1]) === shard[0]);
+    this.sendDispatch(session, 'READY', this.host.readyPayload(session.id, shard, guilds.map((guild) => guild.id)));
     // Without GUILDS the guilds stay unavailable: discord.js then marks the shard ready at once.
     if (intents & GatewayIntent.GUILDS) {
-      for (const guild of this.host.guildCreatePayloads()) this.sendDispatch(session, 'GUILD_CREATE', guild);
+      for (const guild of guilds) this.sendDispatch(session, 'GUILD_CREATE', guild.payload);
     }
   }
 
@@ -274,6 +313,18 @@ export class FakeGateway {
   }
 }
 
+/** Guild events (GUILD_CREATE, GUILD_UPDATE, ...) carry the guild's id as `id`; the others as `guild_id`. */
+function guildOfDispatch(t: string, d: unknown): string | undefined {
+  const fields = (d ?? {}) as { id?: string; guild_id?: string };
+  return fields.guild_id ?? (t.startsWith('GUILD_') ? fields.id : undefined);
+}
+
+function isShardPair(value: unknown): value is ShardPair {
+  if (!Array.isArray(value) || value.length !== 2 || !value.every(Number.isInteger)) return false;
+  const [id, count] = value as number[];
+  return count! >= 1 && id! >= 0 && id! < count!;
+}
+
 function send(ws: WebSocket, payload: unknown): void {
   if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(payload));
 }
@@ -283,46 +334,52 @@ function rawToString(data: RawData): string {
   return Buffer.from(data as ArrayBuffer).toString('utf8');
 }
 
-/** What READY and GUILD_CREATE describe: the bot and its one guild. */
+/** What READY and GUILD_CREATE describe: the bot, and who owns its guilds. */
 export interface GatewayWorld {
   botUser: FakeUser;
   gatewayUrl: string;
-  guildId: string;
   ownerId: string;
-  systemChannelId: string;
   joinedAt: string;
-  /** Guild channels and threads. */
-  channels: FakeChannel[];
   botMember: Record<string, unknown>;
 }
 
-export function readyPayload(world: GatewayWorld, sessionId: string): unknown {
+/** One guild as GUILD_CREATE describes it. */
+export interface GatewayGuild {
+  id: string;
+  name: string;
+  systemChannelId: string;
+  /** Its channels and threads. */
+  channels: FakeChannel[];
+}
+
+/** READY lists the guilds of the session's shard only, each unavailable until its GUILD_CREATE. */
+export function readyPayload(world: GatewayWorld, sessionId: string, shard: ShardPair, guildIds: string[]): unknown {
   return {
-    v: 10, user: { ...world.botUser, verified: true, mfa_enabled: false, flags: 0 }, guilds: [{ id: world.guildId, unavailable: true }],
-    session_id: sessionId, session_type: 'normal', resume_gateway_url: world.gatewayUrl, shard: [0, 1],
+    v: 10, user: { ...world.botUser, verified: true, mfa_enabled: false, flags: 0 }, guilds: guildIds.map((id) => ({ id, unavailable: true })),
+    session_id: sessionId, session_type: 'normal', resume_gateway_url: world.gatewayUrl, shard,
     application: { id: world.botUser.id, flags: 0 }, private_channels: [], relationships: [], presences: [], guild_join_requests: [],
   };
 }
 
 /** The full guild discord.js caches before ClientReady: channels and threads fill `client.channels`. */
-export function guildCreatePayload(world: GatewayWorld): unknown {
+export function guildCreatePayload(world: GatewayWorld, guild: GatewayGuild): unknown {
   const isThread = (c: FakeChannel) => c.type === 11 || c.type === 12;
   // View channel, send messages (+ in threads), embed links, attach files, read history, add reactions.
   const everyone = (1n << 10n) | (1n << 11n) | (1n << 38n) | (1n << 14n) | (1n << 15n) | (1n << 16n) | (1n << 6n);
   return {
-    id: world.guildId, name: 'Fake Guild', icon: null, splash: null, discovery_splash: null, banner: null, description: null,
+    id: guild.id, name: guild.name, icon: null, splash: null, discovery_splash: null, banner: null, description: null,
     owner_id: world.ownerId, afk_channel_id: null, afk_timeout: 300, verification_level: 0, default_message_notifications: 0,
     explicit_content_filter: 0, mfa_level: 0, nsfw_level: 0, premium_tier: 0, premium_subscription_count: 0,
     premium_progress_bar_enabled: false, preferred_locale: 'en-US', features: [], emojis: [], stickers: [],
-    application_id: null, system_channel_id: world.systemChannelId, system_channel_flags: 0, rules_channel_id: null,
+    application_id: null, system_channel_id: guild.systemChannelId, system_channel_flags: 0, rules_channel_id: null,
     public_updates_channel_id: null, safety_alerts_channel_id: null, vanity_url_code: null, max_members: 500_000,
     joined_at: world.joinedAt, large: false, unavailable: false, member_count: 2,
     roles: [{
-      id: world.guildId, name: '@everyone', color: 0, colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
+      id: guild.id, name: '@everyone', color: 0, colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
       hoist: false, icon: null, unicode_emoji: null, position: 0, permissions: everyone.toString(), managed: false, mentionable: false, flags: 0,
     }],
     members: [{ ...world.botMember, user: world.botUser }],
-    channels: world.channels.filter((c) => !isThread(c)), threads: world.channels.filter(isThread),
+    channels: guild.channels.filter((c) => !isThread(c)), threads: guild.channels.filter(isThread),
     voice_states: [], presences: [], stage_instances: [], guild_scheduled_events: [], soundboard_sounds: [],
   };
 }

@@ -9,7 +9,9 @@ export type RestFault =
   /** Resets the TCP connection; with `afterHandling` the request takes effect first and only the answer is lost. */
   | { kind: 'drop'; afterHandling?: boolean }
   /** A refusal in Discord's error shape, e.g. 403 50007 "Cannot send messages to this user". */
-  | { kind: 'refuse'; status: number; code: number; message: string };
+  | { kind: 'refuse'; status: number; code: number; message: string }
+  /** Handled normally, but only after `ms`: a slow API. */
+  | { kind: 'slow'; ms: number };
 
 export interface RestRouteMatch {
   method: string;
@@ -77,7 +79,11 @@ export class FakeDiscordRest {
     { method: 'GET', path: /^\/gateway$/, auth: false, run: () => ok({ url: this.world.gatewayUrl }) },
     {
       method: 'GET', path: /^\/gateway\/bot$/, auth: true,
-      run: () => ok({ url: this.world.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } }),
+      run: () =>
+        ok({
+          url: this.world.gatewayUrl, shards: this.world.recommendedShards,
+          session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: this.world.maxConcurrency },
+        }),
     },
     { method: 'GET', path: /^\/users\/@me$/, auth: true, run: () => ok(this.world.botUser) },
     { method: 'POST', path: /^\/users\/@me\/channels$/, auth: true, run: ({ body }) => ok(this.world.dmChannelFor(String(body['recipient_id']))) },
@@ -138,6 +144,7 @@ export class FakeDiscordRest {
     if (fault?.kind === '429') return this.respond(res, record, rateLimited(fault), rateLimitHeaders(method, path, fault));
     if (fault?.kind === '500') return this.respond(res, record, { status: 500, body: { message: '500: Internal Server Error', code: 0 } });
     if (fault?.kind === 'refuse') return this.respond(res, record, { status: fault.status, body: { message: fault.message, code: fault.code } });
+    if (fault?.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
     const body = isJson(parsed.body) ? parsed.body : {};
     const reply = API_PREFIX.test(url.pathname)

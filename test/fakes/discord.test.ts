@@ -211,9 +211,12 @@ describe('FakeDiscord with the real discord.js client', () => {
   });
 
   it('RESUMEs on op 7 and re-IDENTIFYs after a non-resumable op 9', async () => {
-    const { received } = await connect();
+    const { client, received } = await connect();
+    let resumed = false;
+    client.on(Events.ShardResume, () => (resumed = true));
     fake.sendReconnect();
-    await waitFor(() => fake.resumeCount === 1, 10_000, 'RESUME after op 7');
+    // the client's own RESUMED, not just the fake's count: an op 9 before discord.js handled RESUMED makes it throw
+    await waitFor(() => fake.resumeCount === 1 && resumed, 10_000, 'RESUME after op 7');
     fake.sendInvalidSession(false);
     await waitFor(() => fake.identifyCount === 2, 10_000, 'IDENTIFY after op 9');
     fake.userSays({ content: 'still here' });

@@ -6,12 +6,15 @@ import {
   guildCreatePayload,
   messageIntentFilter,
   readyPayload,
+  shardOfGuild,
   type FakeAttachment,
   type FakeChannel,
   type FakeMessage,
   type FakeUser,
+  type GatewayGuild,
   type GatewayWorld,
   type IntentFilter,
+  type ShardPair,
 } from './discord-gateway.ts';
 import { FakeDiscordRest, type RestFault, type RestRequestRecord, type RestRouteMatch } from './discord-rest.ts';
 
@@ -66,9 +69,22 @@ export interface FakeDiscordOptions {
   /** IDENTIFY with MESSAGE_CONTENT is closed with 4014, as when the intent is off in the developer portal. */
   disallowMessageContent?: boolean;
   disallowedIntents?: number;
+  /** The `shards` GET /gateway/bot recommends (default 1). */
+  recommendedShards?: number;
+  /** `session_start_limit.max_concurrency`: discord.js IDENTIFYs shards `id % max_concurrency` apart 5 s from each other (default 1). */
+  maxConcurrency?: number;
+  /** IDENTIFY with fewer shards than this is closed with 4011, as for a bot in too many servers (default 1). */
+  requiredShards?: number;
 }
 
-export type { FakeAttachment, FakeChannel, FakeMessage, FakeMessageReference, FakeUser } from './discord-gateway.ts';
+/** A guild of the fake world and its first text channel. */
+export interface GuildRef {
+  guildId: string;
+  textChannelId: string;
+}
+
+export type { FakeAttachment, FakeChannel, FakeMessage, FakeMessageReference, FakeUser, ShardPair } from './discord-gateway.ts';
+export { shardOfGuild };
 export type { RestFault, RestRequestRecord, RestRouteMatch };
 
 export const ChannelType = { GUILD_TEXT: 0, DM: 1, PUBLIC_THREAD: 11, PRIVATE_THREAD: 12 } as const;
@@ -90,6 +106,14 @@ export class SnowflakeSource {
     return this.last.toString();
   }
 
+  /** The next id whose timestamp bits `accept` (a guild that must land on a given shard); later ids stay above it. */
+  nextWhere(accept: (id: string) => boolean): string {
+    let id = BigInt(this.next());
+    while (!accept(id.toString())) id = ((id >> 22n) + 1n) << 22n;
+    this.last = id;
+    return id.toString();
+  }
+
   /** A snowflake minted at `ms` (unique: the low bits count up). */
   at(ms: number): string {
     this.sequence = (this.sequence + 1) % 4096;
@@ -108,8 +132,12 @@ export class FakeDiscord {
   readonly botUser: FakeUser;
   /** The default human: guild owner and author of `userSays` unless told otherwise. */
   readonly user: FakeUser;
+  /** The first guild and its text channel: where `userSays` talks unless told otherwise. */
   readonly guildId: string;
   readonly textChannelId: string;
+  /** What GET /gateway/bot answers: `shards` (the recommended count) and `session_start_limit.max_concurrency`. */
+  recommendedShards: number;
+  maxConcurrency: number;
   readonly typingCalls: TypingCall[] = [];
   /** Bytes served under /attachments/..., by path: what users attached and what the bot uploaded. */
   readonly attachmentData = new Map<string, Buffer>();
@@ -123,6 +151,7 @@ export class FakeDiscord {
 
   private readonly ids = new SnowflakeSource();
   private readonly channels = new Map<string, ChannelRecord>();
+  private readonly guilds = new Map<string, Omit<GatewayGuild, 'channels'>>();
   private readonly users = new Map<string, FakeUser>();
   private readonly created: FakeMessage[] = [];
   private readonly joinedAt = new Date().toISOString();
@@ -135,23 +164,17 @@ export class FakeDiscord {
     this.token = opts.token ?? 'fake-discord-bot-token';
     this.botUser = this.userFor(opts.botId ?? this.ids.next(), opts.botUsername ?? 'mybot', true);
     this.user = this.userFor(this.ids.next(), 'alice', false);
-    this.guildId = this.ids.next();
-    this.textChannelId = this.ids.next();
-    this.channels.set(this.textChannelId, {
-      channel: {
-        id: this.textChannelId, type: ChannelType.GUILD_TEXT, guild_id: this.guildId, name: 'general', position: 0,
-        permission_overwrites: [], parent_id: null, topic: null, nsfw: false, last_message_id: null, rate_limit_per_user: 0, flags: 0,
-      },
-      messages: [],
-    });
+    ({ guildId: this.guildId, textChannelId: this.textChannelId } = this.createGuild('Fake Guild', this.ids.next()));
+    this.recommendedShards = opts.recommendedShards ?? 1;
+    this.maxConcurrency = opts.maxConcurrency ?? 1;
     const disallowed = (opts.disallowedIntents ?? 0) | (opts.disallowMessageContent ? GatewayIntent.MESSAGE_CONTENT : 0);
     this.gateway = new FakeGateway(
       {
         token: this.token,
-        readyPayload: (sessionId) => readyPayload(this.gatewayWorld(), sessionId),
-        guildCreatePayloads: () => [guildCreatePayload(this.gatewayWorld())],
+        readyPayload: (sessionId, shard, guildIds) => readyPayload(this.gatewayWorld(), sessionId, shard, guildIds),
+        guilds: () => [...this.guilds.keys()].map((id) => ({ id, payload: this.guildCreate(id) })),
       },
-      { heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 41_250, disallowedIntents: disallowed },
+      { heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 41_250, disallowedIntents: disallowed, requiredShards: opts.requiredShards ?? 1 },
     );
     this.messageFilter = messageIntentFilter(this.botUser.id);
     this.rest = new FakeDiscordRest(this);
@@ -216,8 +239,9 @@ export class FakeDiscord {
     this.rest.stopFailing();
   }
 
-  dropSockets(): void {
-    this.gateway.dropSockets();
+  /** Drops every gateway connection, or only those of shard `shardId`. */
+  dropSockets(shardId?: number): void {
+    this.gateway.dropSockets(shardId);
   }
 
   closeSockets(code: number, reason?: string): void {
@@ -232,13 +256,25 @@ export class FakeDiscord {
     this.gateway.sendInvalidSession(resumable);
   }
 
+  /**
+   * The bot joins another guild with one text channel, announced (GUILD_CREATE) on its shard's
+   * connection. With `onShard: [id, count]` its id is minted so that `(id >> 22) % count` is that shard.
+   */
+  addGuild(opts: { name?: string; onShard?: ShardPair } = {}): GuildRef {
+    const [shardId, count] = opts.onShard ?? [0, 1];
+    const id = this.ids.nextWhere((candidate) => shardOfGuild(candidate, count) === shardId);
+    const guild = this.createGuild(opts.name ?? `Fake Guild ${this.guilds.size + 1}`, id);
+    this.gateway.dispatch('GUILD_CREATE', this.guildCreate(id), (intents, d) => (intents & GatewayIntent.GUILDS ? d : null));
+    return guild;
+  }
+
   /** Creates a public thread under a guild text channel and announces it (THREAD_CREATE). */
   addThread(parentId: string = this.textChannelId, name = 'thread'): FakeChannel {
     const parent = this.channels.get(parentId)?.channel;
     if (parent?.type !== ChannelType.GUILD_TEXT) throw new Error(`FakeDiscord.addThread: ${parentId} is not a guild text channel`);
     const now = new Date().toISOString();
     const thread: FakeChannel = {
-      id: this.ids.next(), type: ChannelType.PUBLIC_THREAD, guild_id: this.guildId, parent_id: parentId, name,
+      id: this.ids.next(), type: ChannelType.PUBLIC_THREAD, guild_id: parent.guild_id, parent_id: parentId, name,
       owner_id: this.user.id, last_message_id: null, rate_limit_per_user: 0, flags: 0, message_count: 0,
       member_count: 1, total_message_sent: 0,
       thread_metadata: { archived: false, auto_archive_duration: 1440, archive_timestamp: now, locked: false, create_timestamp: now },
@@ -396,11 +432,25 @@ export class FakeDiscord {
     return { roles: [], joined_at: this.joinedAt, deaf: false, mute: false, flags: 0, nick: null, avatar: null, premium_since: null, pending: false };
   }
 
+  private createGuild(name: string, guildId: string): GuildRef {
+    const textChannelId = this.ids.next();
+    this.guilds.set(guildId, { id: guildId, name, systemChannelId: textChannelId });
+    this.channels.set(textChannelId, {
+      channel: {
+        id: textChannelId, type: ChannelType.GUILD_TEXT, guild_id: guildId, name: 'general', position: 0,
+        permission_overwrites: [], parent_id: null, topic: null, nsfw: false, last_message_id: null, rate_limit_per_user: 0, flags: 0,
+      },
+      messages: [],
+    });
+    return { guildId, textChannelId };
+  }
+
+  private guildCreate(guildId: string): unknown {
+    const channels = [...this.channels.values()].map((r) => r.channel).filter((c) => c.guild_id === guildId);
+    return guildCreatePayload(this.gatewayWorld(), { ...this.guilds.get(guildId)!, channels });
+  }
+
   private gatewayWorld(): GatewayWorld {
-    return {
-      botUser: this.botUser, gatewayUrl: this.gatewayUrl, guildId: this.guildId, ownerId: this.user.id,
-      systemChannelId: this.textChannelId, joinedAt: this.joinedAt, botMember: this.memberPayload(),
-      channels: [...this.channels.values()].map((r) => r.channel).filter((c) => c.guild_id === this.guildId),
-    };
+    return { botUser: this.botUser, gatewayUrl: this.gatewayUrl, ownerId: this.user.id, joinedAt: this.joinedAt, botMember: this.memberPayload() };
   }
 }

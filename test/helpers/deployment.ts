@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, type DaemonOptions } from './daemon.ts';
+import { Daemon, type DaemonOptions, type LogLine } from './daemon.ts';
 import type { RedisServer } from './redis-server.ts';
 
 export type Role = 'gateway' | 'agent' | 'all';
@@ -20,8 +20,6 @@ export class Deployment {
     /** config.user.yaml without the bus section, which the deployment adds. */
     private readonly config: () => Record<string, unknown>,
     private readonly bus: Record<string, unknown> = {},
-    /** Given to every process: node options (a test preload) and environment. */
-    private readonly extras: Pick<DaemonOptions, 'nodeArgs' | 'env'> = {},
   ) {}
 
   fullConfig(): Record<string, unknown> {
@@ -29,16 +27,16 @@ export class Deployment {
     return { ...config, bus: { backend: 'redis', redis_url: this.redis.url, claim_idle_ms: 2000, ...this.bus } };
   }
 
-  /** Starts a process of `role` and waits until it is up. */
-  async start(role: Role, env: Record<string, string> = {}): Promise<Daemon> {
-    const daemon = this.spawn(role, env);
+  /** Starts a process of `role` and waits until it is up; `extra` adds to how it is started (a clock preload, say). */
+  async start(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs'> = {}): Promise<Daemon> {
+    const daemon = this.spawn(role, extra);
     await daemon.ready();
     return daemon;
   }
 
   /** Starts a process of `role`; does not wait for it to be up. */
-  spawn(role: Role, env: Record<string, string> = {}): Daemon {
-    const daemon = Daemon.spawn({ ...this.extras, config: this.fullConfig(), workspace: this.workspace, env: { ...this.extras.env, MYBOT_ROLE: role, ...env } });
+  spawn(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs'> = {}): Daemon {
+    const daemon = Daemon.spawn({ config: this.fullConfig(), workspace: this.workspace, ...extra, env: { ...extra.env, MYBOT_ROLE: role } });
     this.processes.push({ role, daemon });
     return daemon;
   }
@@ -48,7 +46,7 @@ export class Deployment {
   }
 
   /** Every line every process logged, for assertions over the deployment. */
-  lines(): Array<{ msg: string; [key: string]: unknown }> {
+  lines(): LogLine[] {
     return this.processes.flatMap((p) => p.daemon.lines);
   }
 

@@ -39,9 +39,11 @@ export function memoryTools(memory: MemoryFiles): Tool[] {
       async run({ text, section, mode }, _signal, actor) {
         const file = ownFile(actor);
         if (mode === 'replace' && section === undefined) throw new ToolError('mode "replace" needs a section: the heading whose text to replace');
-        const next = editSection(memory.read(file), text, section, mode === 'replace');
-        if (next.length > MAX_MEMORY_CHARS) throw new ToolError(`the memory file would be ${next.length} characters, over the ${MAX_MEMORY_CHARS} it may have: replace a section with a shorter summary first`);
-        memory.write(file, next);
+        const next = memory.edit(file, (current) => {
+          const edited = editSection(current, text, section, mode === 'replace');
+          if (edited.length > MAX_MEMORY_CHARS) throw new ToolError(`the memory file would be ${edited.length} characters, over the ${MAX_MEMORY_CHARS} it may have: replace a section with a shorter summary first`);
+          return edited;
+        });
         return `saved to your memory of them (${next.length} characters in all)`;
       },
     }),

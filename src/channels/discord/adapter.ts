@@ -16,6 +16,7 @@ import { closeError, startError, toChannelError } from './errors.ts';
 import { discordFileLocation, discordUploadLimit, uploadData } from './files.ts';
 import { neutralizeMentions } from './format.ts';
 import { GatewayHealth } from './gateway-health.ts';
+import { shardOfDebugLine, shardOfGuild, shardOptions } from './shards.ts';
 import { attachmentFile, decideInbound, discordEventId, discordSessionId, type DiscordInbound, type InboundDecision } from './inbound.ts';
 import { createMessageBody, DISCORD_MAX_CONTENT, editMessageBody, messageNonce } from './outbound.ts';
 
@@ -81,6 +82,8 @@ export class DiscordChannel implements Channel {
       // a receipt's 429 is handed back, not waited out in its bucket (a late "seen" says nothing)
       rest: { api, rejectOnRateLimit: (info) => REACTIONS_ROUTE.test(info.route) },
       failIfNotExists: false,
+      // internal sharding: every shard a connection of this process (channels.discord.shards)
+      ...shardOptions(this.settings().shards),
     });
     this.client = client;
     this.catchUp = new CatchUp<Message>({
@@ -117,7 +120,7 @@ export class DiscordChannel implements Channel {
     for (const shard of client.ws.shards.values()) {
       shard.on('close', (event) => this.log.warn({ shardId: shard.id, code: event.code }, 'gateway connection closed'));
     }
-    this.log.info({ botId: client.user?.id, username: client.user?.username }, 'connected to Discord');
+    this.log.info({ botId: client.user?.id, username: client.user?.username, shards: client.ws.shards.size }, 'connected to Discord');
   }
 
   /** Stops taking messages; REST stays up so replies in flight still go out. */
@@ -182,9 +185,8 @@ export class DiscordChannel implements Channel {
   status(): ChannelStatus {
     const shards = [...(this.client?.ws.shards.values() ?? [])];
     if (this.state === 'connected' && shards.length > 0) {
-      if (shards.some((shard) => shard.status !== Status.Ready)) return { state: 'reconnecting', lastError: 'the gateway session is being re-established' };
-      const silentMs = this.health.silentFor(Math.max(...shards.map((shard) => shard.lastPingTimestamp)));
-      if (silentMs !== undefined) return { state: 'reconnecting', lastError: `the Discord gateway has not acknowledged a heartbeat for ${Math.round(silentMs / 1000)} s` };
+      const problem = this.health.problem(shards.map((shard) => ({ id: shard.id, ready: shard.status === Status.Ready, lastAckedHeartbeatAt: shard.lastPingTimestamp })));
+      if (problem) return { state: 'reconnecting', lastError: problem };
     }
     return { state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}) };
   }
@@ -192,20 +194,14 @@ export class DiscordChannel implements Channel {
   private listen(client: Client): void {
     client.on(Events.MessageCreate, (message) => this.onMessage(client, message));
     client.on(Events.ShardDisconnect, (event, shardId) => this.onDisconnect(event.code, shardId));
-    client.on(Events.ShardReconnecting, (shardId) => {
-      if (this.running) this.state = 'reconnecting';
-      this.log.info({ shardId }, 'gateway reconnecting');
-    });
-    client.on(Events.ShardResume, (shardId, replayed) => {
-      if (this.running) this.state = 'connected';
-      this.log.info({ shardId, replayed }, 'gateway session resumed');
-    });
+    // status() reads each shard's own state: one shard reconnecting leaves the others answering
+    client.on(Events.ShardReconnecting, (shardId) => this.log.info({ shardId }, 'gateway reconnecting'));
+    client.on(Events.ShardResume, (shardId, replayed) => this.log.info({ shardId, replayed }, 'gateway session resumed'));
     client.on(Events.ShardReady, (shardId) => {
-      if (this.running) this.state = 'connected';
-      this.health.onSessionStart();
+      this.health.onSessionStart(shardId);
       this.log.info({ shardId }, 'gateway session started');
-      // a new session (not a RESUME) replays nothing: what came meanwhile can only be fetched
-      void this.catchUp?.run();
+      // a new session (not a RESUME) replays nothing: what came meanwhile in its guilds (shard 0: and DMs) can only be fetched
+      void this.catchUp?.run({ covers: (channelId) => this.shardOfChannel(client, channelId) === shardId, log: this.log.child({ shardId }) });
     });
     client.on(Events.Invalidated, () => this.log.warn('gateway session invalidated'));
     client.on(Events.ShardError, (err, shardId) => this.log.warn({ err, shardId }, 'gateway connection error'));
@@ -214,8 +210,8 @@ export class DiscordChannel implements Channel {
     client.on(Events.Debug, (line) => {
       this.health.onDebugLine(line);
       const invalid = INVALID_SESSION.exec(line);
-      if (invalid) this.log.warn({ resumable: invalid[1] === 'true' }, 'gateway session invalidated by Discord');
-      else if (GATEWAY_NOTICE.test(line)) this.log.info({ detail: line }, 'gateway');
+      if (invalid) this.log.warn({ shardId: shardOfDebugLine(line), resumable: invalid[1] === 'true' }, 'gateway session invalidated by Discord');
+      else if (GATEWAY_NOTICE.test(line)) this.log.info({ shardId: shardOfDebugLine(line), detail: line }, 'gateway');
     });
     // not the 'response' event: discord.js clones every response body for it
     client.rest.on('rateLimited', (info) => {
@@ -256,7 +252,7 @@ export class DiscordChannel implements Channel {
         void this.notice(message, eventId, TEXT_ONLY_TEXT);
         break;
       case 'answer': {
-        this.cursors?.open(message.channelId, message.id);
+        this.cursors?.open(message.channelId, message.id, message.guildId);
         const files = decision.files ? { files: decision.files } : {};
         const event = createEvent<InboundEvent>({ id: eventId, type: 'inbound', sessionId, source: sourceOf(message, this.name), content: decision.content, retryCount: 0, ...files });
         try {
@@ -295,6 +291,17 @@ export class DiscordChannel implements Channel {
     } catch (err) {
       throw toChannelError(err, `${what} in channel ${channelId}`);
     }
+  }
+
+  /**
+   * The shard that receives a served channel's messages: by its guild, kept with its cursor or known
+   * from the cache; a channel of neither (a DM, or one gone) is shard 0's, as DMs are.
+   */
+  private shardOfChannel(client: Client, channelId: string): number {
+    const kept = this.cursors?.guildOf(channelId);
+    const cached = kept === undefined ? client.channels.cache.get(channelId) : undefined;
+    const guildId = kept !== undefined ? kept : cached && 'guildId' in cached ? cached.guildId : null;
+    return shardOfGuild(guildId, client.options.shardCount ?? 1);
   }
 
   private onDisconnect(code: number, shardId: number): void {

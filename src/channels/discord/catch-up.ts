@@ -94,30 +94,40 @@ export interface CatchUpDeps<M extends CatchUpMessage> {
   log: Logger;
 }
 
+export interface CatchUpScope {
+  /** The served channels this run is for (a shard's new session: the channels of its guilds); default all. */
+  covers?: (channelId: string) => boolean;
+  log?: Logger;
+}
+
 /**
  * A gateway session that starts anew (not RESUMED) replays nothing, so what the served channels
  * received meanwhile is fetched and handled oldest first through the live path, within
  * channels.discord.catch_up_max and catch_up_max_age_s. Live messages of those channels are held
  * meanwhile, so they do not overtake what was sent before them; the journal turns away any message
- * seen both ways (same event id).
+ * seen both ways (same event id). Runs for different channels (one per shard) go side by side; a
+ * channel already being caught up is left to the run that has it.
  */
 export class CatchUp<M extends CatchUpMessage> {
-  private held: { channels: Set<string>; messages: M[] } | undefined;
+  private readonly runs = new Set<{ channels: Set<string>; messages: M[] }>();
 
   constructor(private readonly deps: CatchUpDeps<M>) {}
 
   /** A live message: handled now, or after the catch-up when its channel is being caught up. */
   live(message: M): void {
-    if (this.held?.channels.has(message.channelId)) this.held.messages.push(message);
-    else void this.deps.handle(message);
+    for (const run of this.runs) {
+      if (run.channels.has(message.channelId)) return void run.messages.push(message);
+    }
+    void this.deps.handle(message);
   }
 
-  async run(): Promise<void> {
-    const { cursors, log } = this.deps;
+  async run({ covers = () => true, log = this.deps.log }: CatchUpScope = {}): Promise<void> {
+    const { cursors } = this.deps;
     const { max, maxAgeS } = this.deps.limits();
-    const served = cursors.entries();
-    if (this.deps.paused() || this.held || max === 0 || served.length === 0) return;
-    const held = (this.held = { channels: new Set(served.map(([channelId]) => channelId)), messages: [] as M[] });
+    const served = cursors.entries().filter(([channelId]) => covers(channelId) && !this.isHeld(channelId));
+    if (this.deps.paused() || max === 0 || served.length === 0) return;
+    const held = { channels: new Set(served.map(([channelId]) => channelId)), messages: [] as M[] };
+    this.runs.add(held);
     try {
       const missed = await collectMissed<M>({ cursors: served, max, maxAgeS, fetchAfter: this.deps.fetchAfter, isAddressed: this.deps.isAddressed });
       log.info({ channels: served.length, missed: missed.messages.length }, 'caught up on messages sent while the gateway session was down');
@@ -139,7 +149,12 @@ export class CatchUp<M extends CatchUpMessage> {
       for (let message = held.messages.shift(); message; message = held.messages.shift()) {
         if (!this.deps.paused()) await this.deps.handle(message);
       }
-      this.held = undefined;
+      this.runs.delete(held);
     }
+  }
+
+  private isHeld(channelId: string): boolean {
+    for (const run of this.runs) if (run.channels.has(channelId)) return true;
+    return false;
   }
 }

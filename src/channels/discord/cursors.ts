@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { Logger } from '../../log.ts';
 
 const snowflake = z.string().regex(/^\d{1,20}$/);
-const cursorFile = z.strictObject({ version: z.literal(1), channels: z.record(snowflake, snowflake) });
+/** `guilds`: each channel's guild (null: a DM), which decides the shard that catches it up; absent in files from before sharding. */
+const cursorFile = z.strictObject({ version: z.literal(1), channels: z.record(snowflake, snowflake), guilds: z.record(snowflake, snowflake.nullable()).optional() });
 
 /** Advances are written this long after the first one: a stale cursor only costs a refetch the journal deduplicates. */
 const FLUSH_DELAY_MS = 1_000;
@@ -15,6 +16,7 @@ const FLUSH_DELAY_MS = 1_000;
  */
 export class CursorStore {
   private readonly cursors = new Map<string, string>();
+  private readonly guilds = new Map<string, string | null>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -33,14 +35,21 @@ export class CursorStore {
     return this.cursors.has(channelId);
   }
 
+  /** The guild of a served channel, null for a DM; undefined when not known (a cursor saved before guilds were kept). */
+  guildOf(channelId: string): string | null | undefined {
+    return this.guilds.get(channelId);
+  }
+
   /**
    * Starts serving a channel at `messageId`, the first message handled there, which itself stays
    * to be fetched until `advance` passes it. Written at once: a crash right after must not forget
-   * the channel, or what comes while the daemon is down could not be found.
+   * the channel, or what comes while the daemon is down could not be found. `guildId` (null: a DM)
+   * is kept with it, and added to a channel served before guilds were kept.
    */
-  open(channelId: string, messageId: string): void {
-    if (this.cursors.has(channelId)) return;
-    this.cursors.set(channelId, (BigInt(messageId) - 1n).toString());
+  open(channelId: string, messageId: string, guildId: string | null): void {
+    if (this.cursors.has(channelId) && this.guilds.has(channelId)) return;
+    if (!this.cursors.has(channelId)) this.cursors.set(channelId, (BigInt(messageId) - 1n).toString());
+    this.guilds.set(channelId, guildId);
     this.flush();
   }
 
@@ -54,6 +63,7 @@ export class CursorStore {
 
   /** Stops serving a channel (deleted, or the bot lost access to it). */
   forget(channelId: string): void {
+    this.guilds.delete(channelId);
     if (this.cursors.delete(channelId)) this.flush();
   }
 
@@ -63,7 +73,7 @@ export class CursorStore {
     this.timer = undefined;
     const tmp = `${this.file}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify({ version: 1, channels: Object.fromEntries(this.cursors) }), { mode: 0o600 });
+      writeFileSync(tmp, JSON.stringify({ version: 1, channels: Object.fromEntries(this.cursors), guilds: Object.fromEntries(this.guilds) }), { mode: 0o600 });
       renameSync(tmp, this.file);
     } catch (err) {
       this.log.warn({ err, file: this.file }, 'could not save the Discord catch-up cursors; messages sent while the daemon is down may be fetched again (and deduplicated)');
@@ -79,7 +89,9 @@ export class CursorStore {
       return;
     }
     try {
-      for (const [channelId, lastId] of Object.entries(cursorFile.parse(JSON.parse(text)).channels)) this.cursors.set(channelId, lastId);
+      const saved = cursorFile.parse(JSON.parse(text));
+      for (const [channelId, lastId] of Object.entries(saved.channels)) this.cursors.set(channelId, lastId);
+      for (const [channelId, guildId] of Object.entries(saved.guilds ?? {})) if (this.cursors.has(channelId)) this.guilds.set(channelId, guildId);
     } catch {
       this.log.warn({ file: this.file }, 'the Discord catch-up cursors file is damaged; starting without (messages sent while the daemon was down are not fetched this time)');
     }

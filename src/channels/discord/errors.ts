@@ -6,8 +6,8 @@ import { ChannelError } from '../../core/errors.ts';
  */
 const FATAL_CLOSE_CODES: ReadonlyMap<number, string> = new Map([
   [4004, 'channels.discord.bot_token (or DISCORD_BOT_TOKEN) was rejected by Discord: reset the token in the Developer Portal and update the config'],
-  [4010, 'Discord closed the gateway with 4010 (invalid shard): mybot runs one shard; report this as a bug'],
-  [4011, 'Discord closed the gateway with 4011 (sharding required): the bot is in too many servers for one connection, which mybot does not support yet'],
+  [4010, 'Discord closed the gateway with 4010 (invalid shard): Discord does not take the shard count in channels.discord.shards for this bot: set shards: auto and start mybot again'],
+  [4011, 'Discord closed the gateway with 4011 (sharding required): the bot is in too many servers for channels.discord.shards connections: set shards: auto (or a larger number) and start mybot again'],
   [4012, 'Discord closed the gateway with 4012 (invalid API version): update mybot (npm update discord.js)'],
   [4013, 'Discord closed the gateway with 4013 (invalid intents): report this as a bug in mybot'],
   [
@@ -33,6 +33,8 @@ export function closeCodeInError(err: unknown): number | undefined {
   const message = err instanceof Error ? err.message : String(err);
   if (/disallowed intent/i.test(message)) return 4014;
   if (/invalid intent/i.test(message)) return 4013;
+  if (/sharding is required/i.test(message)) return 4011;
+  if (/invalid shard/i.test(message)) return 4010;
   if (/authentication failed|invalid token was provided/i.test(message)) return 4004;
   return undefined;
 }

@@ -5,31 +5,46 @@ import type { Logger } from '../../log.ts';
 const MAX_RETRY_DELAY_MS = 1000;
 
 /**
- * A Redis connection that never gives up: commands issued while Redis is away wait in the
- * client's offline queue and go out when it is back (nothing in flight is dropped), and the
- * outage is logged once, with its end.
+ * Whether a process reaches Redis, over all its connections: an outage is logged once when the
+ * first connection loses it, and its end once all are back.
  */
-export function connectRedis(url: string, name: string, log: Logger): Redis {
+export class RedisHealth {
+  private readonly down = new Set<string>();
+
+  constructor(
+    private readonly url: string,
+    private readonly log: Logger,
+  ) {}
+
+  get reachable(): boolean {
+    return this.down.size === 0;
+  }
+
+  lost(connection: string, reason: string): void {
+    if (this.down.has(connection)) return;
+    if (this.down.size === 0) this.log.warn({ reason, redis: addressOf(this.url) }, 'Redis is unreachable: holding what is in flight and retrying');
+    this.down.add(connection);
+  }
+
+  back(connection: string): void {
+    if (!this.down.delete(connection) || this.down.size > 0) return;
+    this.log.info({ redis: addressOf(this.url) }, 'Redis is back');
+  }
+}
+
+/**
+ * A Redis connection that never gives up: commands issued while Redis is away wait in the
+ * client's offline queue and go out when it is back (nothing in flight is dropped).
+ */
+export function connectRedis(url: string, name: string, health: RedisHealth): Redis {
   const redis = new Redis(url, {
     connectionName: name,
-    lazyConnect: false,
     // null: a command waits for the reconnect however long it takes, instead of failing after 20 tries
     maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RETRY_DELAY_MS),
-    // the address is logged without the password (the URL may carry one)
-    showFriendlyErrorStack: false,
   });
-  let down = false;
-  redis.on('error', (err: Error) => {
-    if (down) return;
-    down = true;
-    log.warn({ connection: name, reason: err.message, redis: addressOf(url) }, 'Redis is unreachable: holding what is in flight and retrying');
-  });
-  redis.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({ connection: name, redis: addressOf(url) }, 'Redis is back');
-  });
+  redis.on('error', (err: Error) => health.lost(name, err.message));
+  redis.on('ready', () => health.back(name));
   return redis;
 }
 

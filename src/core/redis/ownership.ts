@@ -129,7 +129,7 @@ export class Ownership {
       const mayTake = holder === '' || holder === me || (!alive(holder) && Date.now() >= this.graceUntil);
       if (!mayTake) continue;
       if (holder !== me && (await takeLease.run(redis, [keys.lease(stream)], [holder, me])) !== 1) continue;
-      if (holder !== '' && holder !== me) this.options.log.info({ stream, from: holder }, 'took over the stream of a process gone silent');
+      if (holder !== '' && holder !== me) this.options.log.info({ stream, from: holder, silentMs: now - (lastBeat.get(holder) ?? 0) }, 'took over the stream of a process gone silent');
       await this.options.gained(stream);
       this.held.add(stream);
     }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { editSection, MemoryFiles } from '../../../src/agent/memory.ts';
@@ -79,6 +79,24 @@ describe('MemoryFiles', () => {
     expect(await search(actor('2', 'group'))).toBe('notes/drinks.md:2: - tea in the morning');
     expect(await search(actor('1', 'private', true))).toBe('memory/telegram-2.md:1: - likes tea\nmemory/telegram-3.md:1: - likes tea too\nnotes/drinks.md:2: - tea in the morning');
     expect(await tools.run({ id: 'x', name: 'memory_read', arguments: '{}' }, new AbortController().signal)).toBe('Error: memory is not available here');
+  });
+});
+
+describe('MemoryFiles shared by several processes', () => {
+  it('memory_write edits under the file lock: both processes\' facts are kept, a refused edit changes nothing, no lock is left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mybot-memory-shared-'));
+    dirs.push(dir);
+    const [a, b] = [0, 1].map(() => new ToolRegistry(memoryTools(new MemoryFiles(dir, { shared: true }))));
+    const write = (tools: ToolRegistry, who: Actor, text: string) => tools.forTurn(who).run({ id: 'w', name: 'memory_write', arguments: JSON.stringify({ text, section: 'Facts' }) }, new AbortController().signal);
+    const owner = actor('1', 'private', true);
+    expect(await write(a!, owner, '- likes tea')).toMatch(/^saved/);
+    expect(await write(b!, owner, '- lives in Lyon')).toMatch(/^saved/);
+    expect(await write(a!, actor('2', 'private'), '- new here')).toMatch(/^saved/);
+    expect(await write(b!, owner, 'x'.repeat(9_000))).toMatch(/over the 8000 it may have/);
+    expect(readFileSync(join(dir, 'MEMORY.md'), 'utf8')).toBe('## Facts\n- likes tea\n- lives in Lyon\n');
+    expect(readFileSync(join(dir, 'memory', 'telegram-2.md'), 'utf8')).toBe('## Facts\n- new here\n');
+    expect(readdirSync(dir).sort()).toEqual(['MEMORY.md', 'memory']);
+    expect(readdirSync(join(dir, 'memory'))).toEqual(['telegram-2.md']);
   });
 });
 

@@ -76,7 +76,7 @@ describe('CatchUp and CursorStore', () => {
   it('holds live messages of a channel being caught up until the missed ones are handled, and moves the cursors', async () => {
     const a = channel('11', 6);
     const cursors = new CursorStore(file, testLog);
-    cursors.open('11', a[0]!.id);
+    cursors.open('11', a[0]!.id, '900');
     cursors.advance('11', a[0]!.id);
     const handled: string[] = [];
     let release!: () => void;
@@ -103,13 +103,14 @@ describe('CatchUp and CursorStore', () => {
     await running;
     expect(handled).toEqual(['7', a[1]!.id, a[2]!.id, a[3]!.id, a[4]!.id]);
     cursors.flush();
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, channels: { 11: a[3]!.id } });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, channels: { 11: a[3]!.id }, guilds: { 11: '900' } });
   });
 
   it('starts a channel just before its first message, saved at once; never moves back; a damaged file is set aside', () => {
     const cursors = new CursorStore(file, testLog);
-    cursors.open('21', '1000');
+    cursors.open('21', '1000', null);
     expect(new CursorStore(file, testLog).entries()).toEqual([['21', '999']]);
+    expect(new CursorStore(file, testLog).guildOf('21')).toBeNull();
     cursors.advance('21', '1005');
     cursors.advance('21', '1002');
     cursors.advance('22', '5');

@@ -141,6 +141,14 @@ describe('close codes', () => {
     expect(closeCodeInError(Object.assign(new Error('An invalid token was provided.'), { code: 'TokenInvalid' }))).toBe(4004);
   });
 
+  it('points a bot Discord turns away for its shard count (4010, 4011) at channels.discord.shards', () => {
+    expect(closeCodeInError(new Error('Sharding is required'))).toBe(4011);
+    expect(closeCodeInError(new Error('Invalid shard'))).toBe(4010);
+    expect(startError(new Error('Sharding is required'), 'http://x')).toMatchObject({ fatal: true, retryable: false, message: expect.stringContaining('set shards: auto (or a larger number)') });
+    expect(fatalCloseMessage(4010)).toContain('channels.discord.shards');
+    expect(fatalCloseMessage(4010)).not.toContain('one shard');
+  });
+
   it('makes start failures fatal only when the owner has to fix something', () => {
     expect(startError(new Error('Used disallowed intents'), 'http://x')).toMatchObject({ fatal: true, retryable: false });
     expect(startError(new Error('connect ECONNREFUSED 127.0.0.1:1'), 'http://x')).toMatchObject({

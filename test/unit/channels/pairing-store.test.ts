@@ -76,6 +76,22 @@ describe('PairingStore', () => {
   });
 });
 
+describe('PairingStore shared by several processes', () => {
+  it('the gateway issues codes while an agent process approves one: no write undoes another, no lock is left', () => {
+    const { file, clock, dir } = setup();
+    const gateway = new PairingStore(file, clock.now, { shared: true });
+    const agent = new PairingStore(file, clock.now, { shared: true });
+    const first = gateway.codeFor('telegram', '1');
+    expect(agent.approve(first.code, 'telegram:9')).toMatchObject({ userId: '1' });
+    const second = gateway.codeFor('telegram', '2');
+    expect(gateway.isApproved('telegram', '1')).toBe(true);
+    expect(agent.list()).toMatchObject({ pending: [{ code: second.code, userId: '2' }], approved: [{ userId: '1', by: 'telegram:9' }] });
+    expect(gateway.revoke('1')).toHaveLength(1);
+    expect(agent.isApproved('telegram', '1')).toBe(false);
+    expect(readdirSync(dir)).toEqual(['pairing.json']);
+  });
+});
+
 describe('runPairAction (npm run pair, /pair)', () => {
   it('approves, lists and revokes, and says what went wrong otherwise', () => {
     const { store, clock } = setup();
