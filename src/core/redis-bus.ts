@@ -9,6 +9,7 @@ import { connectRedis, RedisHealth } from './redis/client.ts';
 import { GROUP, partitionOf, RedisKeys } from './redis/keys.ts';
 import { Ownership } from './redis/ownership.ts';
 import { ackEntry, publishOnce } from './redis/scripts.ts';
+import { parseEntry, StreamReader, type StreamEntries } from './redis/stream-reader.ts';
 import type { Logger } from '../log.ts';
 
 export interface RedisBusOptions {
@@ -36,11 +37,8 @@ export interface RedisBusOptions {
  * catch_up_max_age_s, an hour by default), and short enough that the keys stay a small part of Redis.
  */
 const SEEN_TTL_S = 2 * 86_400;
-const READ_COUNT = 256;
 /** Past this many events queued here, reading waits: the rest stay in Redis, where another process can get them after a crash. */
 const HIGH_WATER = 4096;
-const BLOCK_MS = 1000;
-const IDLE_POLL_MS = 100;
 
 const PUBLISHED = Promise.resolve(true);
 const NOTHING_TO_DO = Promise.resolve();
@@ -49,8 +47,6 @@ interface Entry {
   stream: string;
   entryId: string;
 }
-
-type StreamReply = Array<[string, Array<[string, string[] | null]>]> | null;
 
 /**
  * EventBus over Redis Streams, for a deployment of several processes (README "Run on several
@@ -67,19 +63,16 @@ export class RedisBus implements EventBus {
   private readonly lanes: LocalBus;
   private readonly keys: RedisKeys;
   private readonly cmd: Redis;
-  private readonly reader: Redis;
+  private readonly reader: StreamReader;
   private readonly health: RedisHealth;
   private subscriber: Redis | undefined;
   private readonly ownership: Ownership;
-  /** Events read and not yet acknowledged, by event id. */
+  /** Events read and not yet acknowledged, by event id; and their entry ids. */
   private readonly entries = new Map<string, Entry>();
+  private readonly entryIds = new Set<string>();
   private readonly progressCache = new Map<string, DeliveryProgress>();
   /** Per stream: the sessions read from it here, to know when nothing of it is in flight. */
   private readonly sessionsOf = new Map<string, Set<string>>();
-  private readerClientId: number | undefined;
-  /** The streams of the read under way: none of them can be handed over before it returns (what it brings would be stranded). */
-  private readonly inRead = new Set<string>();
-  private reading: Promise<void> | undefined;
   private running = false;
   private draining = false;
   private readonly startedAt = Date.now();
@@ -90,8 +83,19 @@ export class RedisBus implements EventBus {
     this.keys = new RedisKeys(options.prefix);
     this.health = new RedisHealth(options.url, log);
     this.cmd = connectRedis(options.url, `mybot-${options.role}`, this.health);
-    this.reader = connectRedis(options.url, `mybot-${options.role}-reader`, this.health);
-    this.reader.on('ready', () => void this.identifyReader());
+    this.reader = new StreamReader({
+      reader: connectRedis(options.url, `mybot-${options.role}-reader`, this.health),
+      cmd: this.cmd,
+      keys: this.keys,
+      me: this.id,
+      // draining: replies of the turns in flight here still go out; no new inbound event is read
+      streams: () => this.ownership.reading().filter((stream) => !this.draining || !this.keys.isInbound(stream)),
+      owns: (stream) => this.ownership.owns(stream),
+      full: () => this.lanes.stats().queued > HIGH_WATER,
+      known: (entryId) => this.entryIds.has(entryId),
+      deliver: (stream, entries, retries) => this.accept(stream, entries, retries),
+      log,
+    });
     this.ownership = new Ownership({
       redis: this.cmd,
       keys: this.keys,
@@ -104,6 +108,7 @@ export class RedisBus implements EventBus {
       gained: (stream) => this.takeOver(stream),
       lost: (stream) => this.forget(stream),
       idle: (stream) => this.idle(stream),
+      sweep: (stream) => this.reader.sweep(stream),
       log,
     });
   }
@@ -130,6 +135,7 @@ export class RedisBus implements EventBus {
     const entry = this.entries.get(eventId);
     if (!entry) return NOTHING_TO_DO;
     this.entries.delete(eventId);
+    this.entryIds.delete(entry.entryId);
     return ackEntry.run(this.cmd, [entry.stream, this.keys.progress, this.keys.retries], [GROUP, entry.entryId, eventId]).then(() => undefined);
   }
 
@@ -165,22 +171,19 @@ export class RedisBus implements EventBus {
     await this.lanes.run();
     if (this.options.runsChannels) await this.listenLive();
     await this.ownership.start();
-    this.reading = this.readLoop();
+    this.reader.start();
   }
 
   async stop(deadlineMs: number): Promise<void> {
-    // replies of the turns in flight here still go out; no new inbound event is read
     this.draining = true;
-    this.wakeReader();
+    this.reader.wake();
     await this.lanes.stop(deadlineMs);
     this.running = false;
-    this.wakeReader();
-    await this.reading;
+    await this.reader.stop();
     await this.ownership.stop();
   }
 
   async close(): Promise<void> {
-    // the reader may sit in a blocking read: QUIT would wait for it to end
     this.reader.disconnect();
     await Promise.all([this.cmd, this.subscriber].map((redis) => redis?.quit().catch(() => redis.disconnect())));
   }
@@ -213,34 +216,7 @@ export class RedisBus implements EventBus {
     await subscriber.subscribe(this.keys.live);
   }
 
-  private async readLoop(): Promise<void> {
-    while (this.running) {
-      const streams = this.ownership.reading().filter((stream) => !this.draining || !this.isInbound(stream));
-      if (streams.length === 0 || this.lanes.stats().queued > HIGH_WATER) {
-        await pause(IDLE_POLL_MS);
-        continue;
-      }
-      let reply: StreamReply;
-      try {
-        for (const stream of streams) this.inRead.add(stream);
-        reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.id, 'COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams, ...streams.map(() => '>'))) as StreamReply;
-      } catch (err) {
-        if (!this.running) return;
-        if (err instanceof Error && err.message.startsWith('NOGROUP')) await Promise.all(streams.map((stream) => this.ensureGroup(stream)));
-        else this.options.log.warn({ err }, 'reading the streams failed; retrying');
-        await pause(IDLE_POLL_MS);
-        continue;
-      } finally {
-        this.inRead.clear();
-      }
-      for (const [stream, list] of reply ?? []) {
-        // an owner that lost the stream while blocked does not hand out what it read: the new owner claims it
-        if (this.ownership.owns(stream)) this.accept(stream, list, undefined);
-      }
-    }
-  }
-
-  private accept(stream: string, list: Array<[string, string[] | null]>, retries: Map<string, number> | undefined): void {
+  private accept(stream: string, list: StreamEntries, retries: ReadonlyMap<string, number>): void {
     for (const [entryId, fields] of list) {
       const event = fields && parseEntry(fields);
       if (!event) {
@@ -249,9 +225,10 @@ export class RedisBus implements EventBus {
         void ackEntry.run(this.cmd, [stream, this.keys.progress, this.keys.retries], [GROUP, entryId, '']).catch(() => undefined);
         continue;
       }
-      const retryCount = retries?.get(event.id);
+      const retryCount = retries.get(event.id);
       if (retryCount !== undefined && event.type === 'inbound') event.retryCount = retryCount;
       this.entries.set(event.id, { stream, entryId });
+      this.entryIds.add(entryId);
       let sessions = this.sessionsOf.get(stream);
       if (!sessions) this.sessionsOf.set(stream, (sessions = new Set()));
       sessions.add(event.sessionId);
@@ -259,56 +236,29 @@ export class RedisBus implements EventBus {
     }
   }
 
-  /**
-   * A stream just became ours: what its last owner read and never acknowledged is handled first, in
-   * order. XAUTOCLAIM takes every pending entry (min idle 0): the lease says the owner is gone
-   * (silent for claim_idle_ms, or it handed the stream over). An idle time on the entries alone
-   * could not say it: a turn with a slow model or a long tool run stays pending for minutes while
-   * its owner is alive, and claiming it would answer it twice.
-   */
+  /** A stream became ours: an outbound stream's delivery progress is loaded first, then what its last owner left is read. */
   private async takeOver(stream: string): Promise<void> {
-    await this.ensureGroup(stream);
-    let cursor = '0-0';
-    do {
-      const reply = (await this.cmd.call('XAUTOCLAIM', stream, GROUP, this.id, 0, cursor, 'COUNT', 500, 'JUSTID')) as [string, ...unknown[]];
-      cursor = reply[0];
-    } while (cursor !== '0-0');
-    if (!this.isInbound(stream)) {
+    if (!this.keys.isInbound(stream)) {
       const saved = await this.cmd.hgetall(this.keys.progress);
       for (const [eventId, json] of Object.entries(saved)) if (!this.progressCache.has(eventId)) this.progressCache.set(eventId, JSON.parse(json) as DeliveryProgress);
     }
-    let after = '0';
-    for (;;) {
-      const reply = (await this.cmd.call('XREADGROUP', 'GROUP', GROUP, this.id, 'COUNT', 500, 'STREAMS', stream, after)) as StreamReply;
-      const list = reply?.[0]?.[1] ?? [];
-      if (list.length === 0) break;
-      this.accept(stream, list, await this.retriesOf(list));
-      after = list.at(-1)![0];
-    }
-    this.wakeReader();
-  }
-
-  private async retriesOf(list: Array<[string, string[] | null]>): Promise<Map<string, number>> {
-    const ids = list.map(([, fields]) => (fields && parseEntry(fields)?.id) || '').filter(Boolean);
-    if (ids.length === 0) return new Map();
-    const counts = await this.cmd.hmget(this.keys.retries, ...ids);
-    return new Map(ids.flatMap((id, i) => (counts[i] ? [[id, Number(counts[i])] as const] : [])));
+    await this.reader.takeOver(stream);
   }
 
   /** Another process owns the stream now: what is queued of it here is its to handle. */
   private forget(stream: string): void {
     const type = this.isInbound(stream) ? 'inbound' : 'outbound';
     for (const sessionId of this.sessionsOf.get(stream) ?? []) {
-      for (const eventId of this.lanes.dropQueued(type, sessionId)) this.entries.delete(eventId);
+      for (const eventId of this.lanes.dropQueued(type, sessionId)) {
+        this.entryIds.delete(this.entries.get(eventId)?.entryId ?? '');
+        this.entries.delete(eventId);
+      }
     }
     this.sessionsOf.delete(stream);
   }
 
   private idle(stream: string): boolean {
-    if (this.inRead.has(stream)) {
-      this.wakeReader();
-      return false;
-    }
+    if (this.reader.reading(stream)) return false;
     return this.busySessions(stream) === 0;
   }
 
@@ -325,41 +275,4 @@ export class RedisBus implements EventBus {
   private isInbound(stream: string): boolean {
     return this.keys.isInbound(stream);
   }
-
-  private async ensureGroup(stream: string): Promise<void> {
-    try {
-      // from the start of the stream: events published before any process read it are not skipped
-      await this.cmd.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
-    }
-  }
-
-  private async identifyReader(): Promise<void> {
-    try {
-      this.readerClientId = Number(await this.reader.call('CLIENT', 'ID'));
-    } catch {
-      this.readerClientId = undefined;
-    }
-  }
-
-  /** Ends the reader's blocking read, so a change of streams (or a stop) applies now, not after the block. */
-  private wakeReader(): void {
-    if (this.inRead.size === 0 || this.readerClientId === undefined) return;
-    this.cmd.call('CLIENT', 'UNBLOCK', this.readerClientId).catch(() => undefined);
-  }
-}
-
-function parseEntry(fields: string[]): AnyEvent | undefined {
-  const at = fields.indexOf('e');
-  if (at < 0 || at + 1 >= fields.length) return undefined;
-  try {
-    return JSON.parse(fields[at + 1]!) as AnyEvent;
-  } catch {
-    return undefined;
-  }
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -35,6 +35,8 @@ export interface OwnershipOptions {
   lost: (stream: string) => void;
   /** Nothing of the stream is queued or being handled here: it can be handed over. */
   idle: (stream: string) => boolean;
+  /** At each heartbeat, for each stream kept: takes back what another process read of it after losing it. */
+  sweep: (stream: string) => Promise<void>;
   log: Logger;
 }
 
@@ -115,6 +117,7 @@ export class Ownership {
     const candidates = this.candidates();
     if (candidates.length === 0) return;
     const holders = await redis.mget(candidates.map((stream) => keys.lease(stream)));
+    const sweeps: Array<Promise<void>> = [];
     for (const [i, stream] of candidates.entries()) {
       if (this.stopped) return;
       const holder = holders[i] ?? '';
@@ -122,7 +125,10 @@ export class Ownership {
       if (this.held.has(stream)) {
         if (holder !== me) this.drop(stream, holder);
         else if (!wanted) await this.handOver(stream);
-        else this.leaving.delete(stream);
+        else {
+          this.leaving.delete(stream);
+          sweeps.push(this.options.sweep(stream).catch((err: unknown) => this.options.log.warn({ err, stream }, 'could not look for entries left by another process; retrying')));
+        }
         continue;
       }
       if (!wanted) continue;
@@ -133,6 +139,7 @@ export class Ownership {
       await this.options.gained(stream);
       this.held.add(stream);
     }
+    await Promise.all(sweeps);
   }
 
   private candidates(): string[] {

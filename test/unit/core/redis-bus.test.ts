@@ -176,4 +176,22 @@ describe('RedisBus', () => {
     await waitFor(() => resumed.length === 1, 10_000, 'the new gateway to take the reply');
     expect(resumed[0]).toEqual({ chunks: 2, drafts: ['m1', 'm2'] });
   });
+
+  it('takes back what a process read of a stream after losing it (frozen past claim_idle_ms), and handles it', async () => {
+    const owner = bus();
+    const seen: string[] = [];
+    owner.subscribe(InboundEvent, async (e) => {
+      seen.push(e.content);
+      await owner.ack(e.id);
+    });
+    await owner.run();
+    const event = inbound('s1', 'read by a ghost');
+    const stream = `unit:in:${partitionOf('s1', 8)}`;
+    // one atomic step, so the owner's blocking read cannot take it first: added, then read by a consumer that no longer owns the stream
+    const script = "redis.call('XADD', KEYS[1], '*', 'e', ARGV[1]); redis.call('XREADGROUP', 'GROUP', 'mybot', 'ghost', 'COUNT', '1', 'STREAMS', KEYS[1], '>'); return 1";
+    expect(await redis.command('EVAL', script, '1', stream, JSON.stringify(event))).toBe(':1\r\n');
+    await waitFor(() => seen.length === 1, 5000, 'the owner to take the entry back');
+    expect(seen).toEqual(['read by a ghost']);
+    await waitFor(async () => (await redis.command('XPENDING', stream, 'mybot')).startsWith('*4\r\n:0\r\n'), 5000, 'nothing pending');
+  });
 });
