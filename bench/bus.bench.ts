@@ -13,7 +13,7 @@ const SESSIONS = 100;
 const silent = pino({ level: 'silent' });
 
 /** Ids shaped as the channels make them from platform ids (`telegram:<chat>:<message>`), not random UUIDs. */
-function makeEvents(n: number): InboundEvent[] {
+export function makeEvents(n: number): InboundEvent[] {
   return Array.from({ length: n }, (_, i) =>
     createEvent<InboundEvent>({ id: `bench:c${i % SESSIONS}:${i}`, type: 'inbound', sessionId: `s${i % SESSIONS}`, content: `message number ${i} with some text`, retryCount: 0, source: { channel: 'bench', chatId: `c${i % SESSIONS}` } }),
   );
@@ -21,7 +21,7 @@ function makeEvents(n: number): InboundEvent[] {
 
 /** The same work for every contestant: what a light handler does with an event (read it, route it). */
 let sink = 0;
-function work(event: AnyEvent): void {
+export function work(event: AnyEvent): void {
   sink += event.sessionId.length + ('content' in event ? event.content.length : 0);
 }
 
@@ -30,9 +30,9 @@ function work(event: AnyEvent): void {
  * channel does (Telegram hands over at most 100 updates per poll): a bus is judged on its flow, not
  * on holding a backlog of the whole run. Every contestant is fed the same way.
  */
-const WINDOW = 1000;
+export const WINDOW = 1000;
 
-function feeder(events: InboundEvent[], publish: (e: InboundEvent) => void): { start: () => void; handled: () => void; finished: Promise<void> } {
+export function feeder(events: InboundEvent[], publish: (e: InboundEvent) => void): { start: () => void; handled: () => void; finished: Promise<void> } {
   let published = 0;
   let handled = 0;
   let done!: () => void;

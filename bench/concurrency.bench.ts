@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT } from '../test/helpers/daemon.ts';
 import type { Bench } from './table.ts';
-import { LoadRig } from './load.ts';
+import { LoadRig, type GroupLoad, type GroupRun } from './load.ts';
 
 const SESSIONS = 200;
 const MESSAGES = 5;
@@ -23,11 +23,7 @@ const FIRST_CHAT = -1_007_000_000_000;
 const FIRST_MEMBER = 300_000;
 /** Measured on a daemon that has answered a few hundred messages, as one in production has: its code is compiled. */
 const WARMUP = 300;
-
-interface Run {
-  makespan: number;
-  inOrder: number;
-}
+const LOAD: GroupLoad = { firstChat: FIRST_CHAT, chats: SESSIONS, messages: MESSAGES, firstMember: FIRST_MEMBER };
 
 export const run: Bench = async () => {
   const rig = await LoadRig.start();
@@ -38,10 +34,8 @@ export const run: Bench = async () => {
     // the fake platform and LLM run in this process: their CPU counts against the same 2 cores
     const fakesCpuBefore = process.cpuUsage();
     const start = Date.now();
-    for (let m = 0; m < MESSAGES; m++) {
-      for (let s = 0; s < SESSIONS; s++) rig.telegram.userSays({ chatId: FIRST_CHAT - s, chatType: 'supergroup', userId: FIRST_MEMBER + m, mention: true, text: `m${m}` });
-    }
-    const daemon = await collect(rig, start);
+    rig.sayInGroups(LOAD);
+    const daemon = await rig.collectGroups(LOAD, start);
     const cpuPerMessage = (rig.cpuMs() - cpuBefore) / (SESSIONS * MESSAGES);
     const fakesCpu = process.cpuUsage(fakesCpuBefore);
     const fakesCpuPerMessage = (fakesCpu.user + fakesCpu.system) / 1000 / (SESSIONS * MESSAGES);
@@ -75,28 +69,7 @@ export const run: Bench = async () => {
   }
 };
 
-/** Waits for every chat's replies; the makespan runs from `start` to the last reply at the fake. */
-async function collect(rig: LoadRig, start: number): Promise<Run> {
-  const byChat = new Map<number, { texts: string[]; last: number }>();
-  let received = 0;
-  await rig.until(() => {
-    for (const reply of rig.takeReplies()) {
-      const chat = byChat.get(reply.chatId) ?? { texts: [], last: 0 };
-      chat.texts.push(reply.text);
-      chat.last = Math.max(chat.last, reply.at);
-      byChat.set(reply.chatId, chat);
-      received++;
-    }
-    return received >= SESSIONS * MESSAGES;
-  }, `${SESSIONS * MESSAGES} replies`);
-  const expected = Array.from({ length: MESSAGES }, (_, m) => `echo: m${m}`).join('|');
-  return {
-    inOrder: [...byChat.values()].filter((c) => c.texts.join('|') === expected).length,
-    makespan: Math.max(...[...byChat.values()].map((c) => c.last)) - start,
-  };
-}
-
-async function clientFloor(rig: LoadRig): Promise<Run & { cpuPerMessage: number }> {
+async function clientFloor(rig: LoadRig): Promise<GroupRun & { cpuPerMessage: number }> {
   const args = [rig.llm.url, rig.telegram.apiRoot, rig.telegram.token, String(FIRST_CHAT), String(SESSIONS), String(MESSAGES)];
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/client-floor.ts', ...args], { cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   try {
@@ -112,7 +85,7 @@ async function clientFloor(rig: LoadRig): Promise<Run & { cpuPerMessage: number 
     rig.llm.setLatency(LLM_MS);
     const start = Date.now();
     child.stdin.write('go\n');
-    const run = await collect(rig, start);
+    const run = await rig.collectGroups(LOAD, start);
     const { cpuMs } = JSON.parse(await next()) as { cpuMs: number };
     return { ...run, cpuPerMessage: cpuMs / (SESSIONS * MESSAGES) };
   } finally {

@@ -2,6 +2,8 @@
  * What the load benchmarks share: the real daemon (as bench/daemon-main.ts runs it) on fake
  * Telegram and a fake LLM, its resident memory, the replies as they reach the fake, and a driver
  * that keeps a fixed number of messages in flight, so the daemon gets them as fast as it answers.
+ * The daemon may be several processes (a deployment on Redis, bench/redis-rig.ts): their replies
+ * all reach the one fake.
  */
 import { readFileSync } from 'node:fs';
 import { FakeOpenAI } from '../test/fakes/openai.ts';
@@ -21,6 +23,24 @@ const CLOCK_TICKS_PER_S = 100;
 /** A stalled daemon fails the benchmark instead of hanging it. */
 const STALL_MS = 30_000;
 
+/** What a burst of group messages (`sayInGroups`) brought: when the last reply came, how many chats got theirs in order. */
+export interface GroupRun {
+  /** From the start given to the last reply at the fake, in ms. */
+  makespan: number;
+  /** Chats that got one reply per message, in the order of the messages. */
+  inOrder: number;
+}
+
+export interface GroupLoad {
+  /** Chat ids count down from here (group ids are negative). */
+  firstChat: number;
+  chats: number;
+  /** Messages per chat, each from another member, all mentioning the bot. */
+  messages: number;
+  /** Member ids count up from here. */
+  firstMember: number;
+}
+
 export class LoadRig {
   /** Replies not yet taken by `takeReplies`, in the order their requests reached the fake. */
   private replies: Reply[] = [];
@@ -28,11 +48,40 @@ export class LoadRig {
   private errorLine: string | undefined;
   private failedSends = 0;
 
+  readonly daemons: Daemon[] = [];
+
   private constructor(
     readonly telegram: FakeTelegram,
     readonly llm: FakeOpenAI,
-    readonly daemon: Daemon,
-  ) {
+  ) {}
+
+  /** The daemon of `start`; of a rig over a deployment, its first process. */
+  get daemon(): Daemon {
+    return this.daemons[0]!;
+  }
+
+  /** The daemon at log level info, as in production, with Telegram and an instant LLM. */
+  static async start(): Promise<LoadRig> {
+    const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
+    const daemon = await Daemon.start({
+      entry: 'bench/daemon-main.ts',
+      config: fakesConfig({ llm, telegram }),
+      env: { MYBOT_LOG_LEVEL: 'info' },
+    });
+    const rig = LoadRig.over(telegram, llm);
+    rig.watch(daemon);
+    await rig.until(() => telegram.heldPolls > 0, 'the daemon to poll Telegram');
+    return rig;
+  }
+
+  /** A rig on fakes started elsewhere; `watch` each process of the daemon once it is up. */
+  static over(telegram: FakeTelegram, llm: FakeOpenAI): LoadRig {
+    return new LoadRig(telegram, llm);
+  }
+
+  /** Counts `daemon` in: its errors fail the benchmark, `close` stops it. */
+  watch(daemon: Daemon): void {
+    this.daemons.push(daemon);
     // from here on the log goes by unread, as it would to a file: parsing 200,000 lines here would
     // take CPU from the daemon. Only errors are kept, to fail the benchmark with.
     for (const stream of [daemon.child.stdout!, daemon.child.stderr!]) {
@@ -48,19 +97,6 @@ export class LoadRig {
     }
   }
 
-  /** The daemon at log level info, as in production, with Telegram and an instant LLM. */
-  static async start(): Promise<LoadRig> {
-    const [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
-    const daemon = await Daemon.start({
-      entry: 'bench/daemon-main.ts',
-      config: fakesConfig({ llm, telegram }),
-      env: { MYBOT_LOG_LEVEL: 'info' },
-    });
-    const rig = new LoadRig(telegram, llm, daemon);
-    await rig.until(() => telegram.heldPolls > 0, 'the daemon to poll Telegram');
-    return rig;
-  }
-
   /** Resident set size of the daemon process, in MiB. */
   rssMb(): number {
     const status = readFileSync(`/proc/${this.daemon.child.pid}/status`, 'utf8');
@@ -69,12 +105,9 @@ export class LoadRig {
     return Number(kb) / 1024;
   }
 
-  /** CPU time (user + system) the daemon process has used so far, in ms; /proc counts it in 10 ms ticks. */
-  cpuMs(): number {
-    const stat = readFileSync(`/proc/${this.daemon.child.pid}/stat`, 'utf8');
-    // the fields after the command name, which is in parentheses and may hold spaces
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+  /** CPU time (user + system) the daemon process has used so far, in ms. */
+  cpuMs(daemon: Daemon = this.daemon): number {
+    return processCpuMs(daemon.child.pid!);
   }
 
   /** Median of `count` RSS readings `everyMs` apart: one reading can land mid-allocation. */
@@ -141,8 +174,40 @@ export class LoadRig {
     }
   }
 
+  /**
+   * Each of `chats` groups gets `messages` messages at once, message m from member
+   * `firstMember + m`, all mentioning the bot: none merges into another's turn (one user's quick
+   * messages would be answered together). The fake LLM echoes them: `echo: m<m>`.
+   */
+  sayInGroups(o: GroupLoad): void {
+    for (let m = 0; m < o.messages; m++) {
+      for (let s = 0; s < o.chats; s++) this.telegram.userSays({ chatId: o.firstChat - s, chatType: 'supergroup', userId: o.firstMember + m, mention: true, text: `m${m}` });
+    }
+  }
+
+  /** Waits for every reply to a `sayInGroups`; the makespan runs from `start` to the last reply at the fake. */
+  async collectGroups(o: GroupLoad, start: number): Promise<GroupRun> {
+    const byChat = new Map<number, { texts: string[]; last: number }>();
+    let received = 0;
+    await this.until(() => {
+      for (const reply of this.takeReplies()) {
+        const chat = byChat.get(reply.chatId) ?? { texts: [], last: 0 };
+        chat.texts.push(reply.text);
+        chat.last = Math.max(chat.last, reply.at);
+        byChat.set(reply.chatId, chat);
+        received++;
+      }
+      return received >= o.chats * o.messages;
+    }, `${o.chats * o.messages} replies`);
+    const expected = Array.from({ length: o.messages }, (_, m) => `echo: m${m}`).join('|');
+    return {
+      inOrder: [...byChat.values()].filter((c) => c.texts.join('|') === expected).length,
+      makespan: Math.max(...[...byChat.values()].map((c) => c.last)) - start,
+    };
+  }
+
   async close(): Promise<void> {
-    await this.daemon.dispose();
+    await Promise.all(this.daemons.map((daemon) => daemon.dispose()));
     await Promise.all([this.telegram.close(), this.llm.close()]);
   }
 
@@ -150,6 +215,14 @@ export class LoadRig {
     if (this.errorLine !== undefined) throw new Error(`the daemon logged an error: ${this.errorLine}`);
     if (this.failedSends > 0) throw new Error(`${this.failedSends} sendMessage call(s) failed at the fake: the benchmark broke a Telegram limit`);
   }
+}
+
+/** CPU time (user + system) a process has used so far, in ms; /proc counts it in 10 ms ticks. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the fields after the command name, which is in parentheses and may hold spaces
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
 }
 
 export function median(values: number[]): number {

@@ -27,15 +27,15 @@ export class Deployment {
     return { ...config, bus: { backend: 'redis', redis_url: this.redis.url, claim_idle_ms: 2000, ...this.bus } };
   }
 
-  /** Starts a process of `role` and waits until it is up; `extra` adds to how it is started (a clock preload, say). */
-  async start(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs'> = {}): Promise<Daemon> {
+  /** Starts a process of `role` and waits until it is up; `extra` adds to how it is started (a clock preload, a benchmark's entry, say). */
+  async start(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs' | 'entry'> = {}): Promise<Daemon> {
     const daemon = this.spawn(role, extra);
     await daemon.ready();
     return daemon;
   }
 
   /** Starts a process of `role`; does not wait for it to be up. */
-  spawn(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs'> = {}): Daemon {
+  spawn(role: Role, extra: Pick<DaemonOptions, 'env' | 'nodeArgs' | 'entry'> = {}): Daemon {
     const daemon = Daemon.spawn({ config: this.fullConfig(), workspace: this.workspace, ...extra, env: { ...extra.env, MYBOT_ROLE: role } });
     this.processes.push({ role, daemon });
     return daemon;
