@@ -13,6 +13,7 @@ import { InboundEvent } from '../src/core/events.ts';
 import { RedisBus } from '../src/core/redis-bus.ts';
 import { RedisServer } from '../test/helpers/redis-server.ts';
 import { feeder, makeEvents, work } from './bus.bench.ts';
+import { redisCpuMs } from './redis-rig.ts';
 import type { Bench } from './table.ts';
 
 const TARGET = 2;
@@ -96,19 +97,13 @@ async function bus(url: string, events: InboundEvent[]): Promise<number> {
 }
 
 /** Runs one contestant on an empty Redis and measures its time and the CPU it and Redis used. */
-async function contest(redis: RedisServer, probe: Redis, run: () => Promise<number>): Promise<Contest> {
+async function contest(probe: Redis, run: () => Promise<number>): Promise<Contest> {
   await probe.flushall();
   const redisBefore = await redisCpuMs(probe);
   const ownBefore = process.cpuUsage();
   const ms = await run();
   const own = process.cpuUsage(ownBefore);
   return { ms, redisCpuMs: (await redisCpuMs(probe)) - redisBefore, ownCpuMs: (own.user + own.system) / 1000 };
-}
-
-async function redisCpuMs(probe: Redis): Promise<number> {
-  const info = await probe.info('cpu');
-  const seconds = (field: string) => Number(new RegExp(`${field}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
-  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;
 }
 
 export const run: Bench = async ({ quick }) => {
@@ -121,8 +116,8 @@ export const run: Bench = async ({ quick }) => {
     const keep = (old: Contest | undefined, next: Contest) => (old && old.ms <= next.ms ? old : next);
     // interleaved rounds, best of each: the machine's noise hits both alike
     for (let r = 0; r < rounds; r++) {
-      best = { ...best, bare: keep(best.bare, await contest(redis, probe, () => bare(redis.url, makeEvents(n)))) };
-      best = { ...best, bus: keep(best.bus, await contest(redis, probe, () => bus(redis.url, makeEvents(n)))) };
+      best = { ...best, bare: keep(best.bare, await contest(probe, () => bare(redis.url, makeEvents(n)))) };
+      best = { ...best, bus: keep(best.bus, await contest(probe, () => bus(redis.url, makeEvents(n)))) };
     }
     const [b, m] = [best.bare!, best.bus!];
     const rate = (ms: number) => n / (ms / 1000);

@@ -83,13 +83,12 @@ export class RedisRig {
   }
 
   async cpuMs(): Promise<CpuReading> {
-    const info = await this.client.info('cpu');
-    const seconds = (field: string) => Number(new RegExp(`${field}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+    const redis = await redisCpuMs(this.client);
     const own = process.cpuUsage();
     return {
       gateway: processCpuMs(this.gateway.child.pid!),
       agents: this.agents.reduce((sum, agent) => sum + processCpuMs(agent.child.pid!), 0),
-      redis: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000,
+      redis,
       fakes: (own.user + own.system) / 1000,
     };
   }
@@ -101,6 +100,13 @@ export class RedisRig {
     await this.deployment.dispose();
     await this.redis.dispose();
   }
+}
+
+/** CPU time redis-server has used so far, in ms, as its INFO says. */
+export async function redisCpuMs(client: Redis): Promise<number> {
+  const info = await client.info('cpu');
+  const seconds = (field: string) => Number(new RegExp(`${field}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;
 }
 
 /** CPU used between two readings, per message, in ms. */
