@@ -146,22 +146,22 @@ export class LoadRig {
   async drive(o: { total: number; chats: number; firstChat: number; window: number; onProgress?: (answered: number) => void }): Promise<void> {
     let sent = 0;
     let answered = 0;
-    let lastProgress = Date.now();
-    while (answered < o.total) {
+    const sendMore = () => {
       while (sent < o.total && sent - answered < o.window) {
         this.telegram.userSays({ chatId: o.firstChat + (sent % o.chats), text: `message ${sent}` });
         sent++;
       }
-      await tick();
-      const replies = this.takeReplies().length;
-      if (replies > 0) {
-        answered += replies;
-        lastProgress = Date.now();
+    };
+    sendMore();
+    await this.takeRepliesUntil(
+      () => answered >= o.total,
+      (replies) => {
+        answered += replies.length;
         o.onProgress?.(answered);
-      } else if (Date.now() - lastProgress > STALL_MS) {
-        throw new Error(`the daemon stalled: ${answered} of ${o.total} messages answered, none in ${STALL_MS / 1000} s`);
-      }
-    }
+        sendMore();
+      },
+      () => `${answered} of ${o.total} messages answered`,
+    );
   }
 
   /** Waits for a condition, taking replies meanwhile; fails after STALL_MS. */
@@ -189,16 +189,19 @@ export class LoadRig {
   async collectGroups(o: GroupLoad, start: number): Promise<GroupRun> {
     const byChat = new Map<number, { texts: string[]; last: number }>();
     let received = 0;
-    await this.until(() => {
-      for (const reply of this.takeReplies()) {
-        const chat = byChat.get(reply.chatId) ?? { texts: [], last: 0 };
-        chat.texts.push(reply.text);
-        chat.last = Math.max(chat.last, reply.at);
-        byChat.set(reply.chatId, chat);
-        received++;
-      }
-      return received >= o.chats * o.messages;
-    }, `${o.chats * o.messages} replies`);
+    await this.takeRepliesUntil(
+      () => received >= o.chats * o.messages,
+      (replies) => {
+        for (const reply of replies) {
+          const chat = byChat.get(reply.chatId) ?? { texts: [], last: 0 };
+          chat.texts.push(reply.text);
+          chat.last = Math.max(chat.last, reply.at);
+          byChat.set(reply.chatId, chat);
+        }
+        received += replies.length;
+      },
+      () => `${received} of ${o.chats * o.messages} replies`,
+    );
     const expected = Array.from({ length: o.messages }, (_, m) => `echo: m${m}`).join('|');
     return {
       inOrder: [...byChat.values()].filter((c) => c.texts.join('|') === expected).length,
@@ -209,6 +212,21 @@ export class LoadRig {
   async close(): Promise<void> {
     await Promise.all(this.daemons.map((daemon) => daemon.dispose()));
     await Promise.all([this.telegram.close(), this.llm.close()]);
+  }
+
+  /** Hands the replies to `onReplies` as they come until `done`; fails once none has come for STALL_MS. */
+  private async takeRepliesUntil(done: () => boolean, onReplies: (replies: Reply[]) => void, progress: () => string): Promise<void> {
+    let lastProgress = Date.now();
+    while (!done()) {
+      await tick();
+      const replies = this.takeReplies();
+      if (replies.length > 0) {
+        lastProgress = Date.now();
+        onReplies(replies);
+      } else if (Date.now() - lastProgress > STALL_MS) {
+        throw new Error(`the daemon stalled: ${progress()}, none in ${STALL_MS / 1000} s`);
+      }
+    }
   }
 
   private check(): void {
