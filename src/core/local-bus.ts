@@ -26,6 +26,13 @@ export interface LocalBusOptions {
   deadLetters?: DeadLetters;
   /** How many session queues are worked on at once. */
   maxConcurrency?: number;
+  /**
+   * When sessions wait for a slot, a session gives its slot up after each event instead of keeping
+   * it until its queue is empty. The Redis bus sets it: a deployment runs its agents at their
+   * max_concurrency, where whole queues in turn leave slots idle at the end (bench/redis-scaling).
+   * Off by default, so the single-process daemon keeps the order it always had.
+   */
+  takeTurns?: boolean;
 }
 
 /**
@@ -55,12 +62,14 @@ export class LocalBus implements EventBus {
   private readonly journal: Journal | undefined;
   private readonly deadLetters: DeadLetters | undefined;
   private readonly maxConcurrency: number;
+  private readonly takeTurns: boolean;
 
   constructor(options: LocalBusOptions) {
     this.log = options.log;
     this.journal = options.journal;
     this.deadLetters = options.deadLetters;
     this.maxConcurrency = options.maxConcurrency ?? 256;
+    this.takeTurns = options.takeTurns ?? false;
   }
 
   subscribe<T extends EventType>(type: T, handler: Handler<T>): void {
@@ -245,17 +254,20 @@ export class LocalBus implements EventBus {
       this.queued--;
       // one turn of the microtask queue per event even when no handler is asynchronous: sessions take turns
       await this.dispatch(event);
+      // sessions wait for a slot: this one takes its next turn after them, not before them all
+      if (this.takeTurns && this.waiting.length > 0) break;
     }
     lane.active = false;
     this.active--;
     if (events.length === 0 && !lane.waiting) this.lanes[lane.type].delete(lane.sessionId);
     if (!this.running) return;
-    this.schedule(lane);
+    if (!this.takeTurns) this.schedule(lane);
     while (this.waiting.length > 0 && this.active < this.maxConcurrency) {
       const next = this.waiting.shift()!;
       next.waiting = false;
       this.schedule(next);
     }
+    if (this.takeTurns) this.schedule(lane);
   }
 
   /** Runs the handlers; the promise, if any, settles when the asynchronous ones are done. */

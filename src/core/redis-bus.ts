@@ -79,7 +79,7 @@ export class RedisBus implements EventBus {
 
   constructor(private readonly options: RedisBusOptions) {
     const { log } = options;
-    this.lanes = new LocalBus({ log, maxConcurrency: options.maxConcurrency });
+    this.lanes = new LocalBus({ log, maxConcurrency: options.maxConcurrency, takeTurns: true });
     this.keys = new RedisKeys(options.prefix);
     this.health = new RedisHealth(options.url, log);
     this.cmd = connectRedis(options.url, `mybot-${options.role}`, this.health);

@@ -57,6 +57,24 @@ describe('LocalBus', () => {
     expect(peak).toBe(3);
   });
 
+  it.each([
+    [false, ['s1:a', 's1:b', 's1:c', 's2:x', 's3:y']],
+    [true, ['s1:a', 's2:x', 's3:y', 's1:b', 's1:c']],
+  ])('with takeTurns %s, a session with more queued keeps its slot (false) or gives it up after each event to those waiting (true)', async (takeTurns, expected) => {
+    const { logger } = memoryLogger();
+    const bus = new LocalBus({ log: logger, maxConcurrency: 1, takeTurns });
+    const seen: string[] = [];
+    bus.subscribe(InboundEvent, async (e) => {
+      await new Promise((r) => setTimeout(r, 1));
+      seen.push(`${e.sessionId}:${e.content}`);
+    });
+    for (const [session, content] of [['s1', 'a'], ['s1', 'b'], ['s1', 'c'], ['s2', 'x'], ['s3', 'y']]) await bus.publish(inbound(session!, content!));
+    await bus.run();
+    await waitFor(() => seen.length === 5, 2000, 'five events');
+    // each session in its own order either way
+    expect(seen).toEqual(expected);
+  });
+
   it('isolates a handler that throws or rejects: others still run, the queue goes on, the error is logged with the event id', async () => {
     const { logger, lines } = memoryLogger();
     const bus = new LocalBus({ log: logger });
