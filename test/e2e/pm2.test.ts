@@ -1,25 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { FakeOpenAI } from '../fakes/openai.ts';
 import { FakeTelegram } from '../fakes/telegram.ts';
 import { OPEN_ACCESS } from '../helpers/config.ts';
-import { PROJECT_ROOT } from '../helpers/daemon.ts';
+import { pm2In } from '../helpers/pm2.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const run = promisify(execFile);
-const PM2 = join(PROJECT_ROOT, 'node_modules', '.bin', 'pm2');
 const CHATS = Array.from({ length: 20 }, (_, i) => 3000 + i);
-
-interface Pm2Process {
-  name: string;
-  pid: number;
-  pm2_env: { status: string; restart_time: number; exit_code?: number };
-}
 
 /**
  * The ecosystem file as users run it: pm2 (a devDependency) with its own PM2_HOME in a temp
@@ -30,8 +20,7 @@ describe('pm2: ecosystem.config.cjs starts, restarts and stops the daemon withou
   let llm: FakeOpenAI;
   let home: string;
   let workspace: string;
-  const pm2 = async (...args: string[]) => (await run(PM2, args, { cwd: PROJECT_ROOT, env: { ...process.env, PM2_HOME: home, MYBOT_WORKSPACE: workspace }, timeout: 60_000 })).stdout;
-  const processes = async () => JSON.parse(await pm2('jlist')) as Pm2Process[];
+  const { pm2, processes } = pm2In(() => ({ home, workspace }));
 
   beforeAll(async () => {
     [telegram, llm] = await Promise.all([FakeTelegram.start(), FakeOpenAI.start()]);
