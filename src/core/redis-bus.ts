@@ -218,6 +218,8 @@ export class RedisBus implements EventBus {
 
   private accept(stream: string, list: StreamEntries, retries: ReadonlyMap<string, number>): void {
     for (const [entryId, fields] of list) {
+      // the reader and a sweep (two connections) may both bring an entry: it is handed out once
+      if (this.entryIds.has(entryId)) continue;
       const event = fields && parseEntry(fields);
       if (!event) {
         // deleted under us, or not ours to read: nothing a handler could do with it
