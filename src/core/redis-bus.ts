@@ -67,9 +67,9 @@ export class RedisBus implements EventBus {
   private readonly health: RedisHealth;
   private subscriber: Redis | undefined;
   private readonly ownership: Ownership;
-  /** Events read and not yet acknowledged, by event id; and their entry ids. */
+  /** Events read and not yet acknowledged, by event id; and as `<stream> <entry id>` (entry ids are per stream). */
   private readonly entries = new Map<string, Entry>();
-  private readonly entryIds = new Set<string>();
+  private readonly entryKeys = new Set<string>();
   private readonly progressCache = new Map<string, DeliveryProgress>();
   /** Per stream: the sessions read from it here, to know when nothing of it is in flight. */
   private readonly sessionsOf = new Map<string, Set<string>>();
@@ -92,7 +92,7 @@ export class RedisBus implements EventBus {
       streams: () => this.ownership.reading().filter((stream) => !this.draining || !this.keys.isInbound(stream)),
       owns: (stream) => this.ownership.owns(stream),
       full: () => this.lanes.stats().queued > HIGH_WATER,
-      known: (entryId) => this.entryIds.has(entryId),
+      known: (stream, entryId) => this.entryKeys.has(`${stream} ${entryId}`),
       deliver: (stream, entries, retries) => this.accept(stream, entries, retries),
       log,
     });
@@ -135,7 +135,7 @@ export class RedisBus implements EventBus {
     const entry = this.entries.get(eventId);
     if (!entry) return NOTHING_TO_DO;
     this.entries.delete(eventId);
-    this.entryIds.delete(entry.entryId);
+    this.entryKeys.delete(`${entry.stream} ${entry.entryId}`);
     return ackEntry.run(this.cmd, [entry.stream, this.keys.progress, this.keys.retries], [GROUP, entry.entryId, eventId]).then(() => undefined);
   }
 
@@ -219,7 +219,7 @@ export class RedisBus implements EventBus {
   private accept(stream: string, list: StreamEntries, retries: ReadonlyMap<string, number>): void {
     for (const [entryId, fields] of list) {
       // the reader and a sweep (two connections) may both bring an entry: it is handed out once
-      if (this.entryIds.has(entryId)) continue;
+      if (this.entryKeys.has(`${stream} ${entryId}`)) continue;
       const event = fields && parseEntry(fields);
       if (!event) {
         // deleted under us, or not ours to read: nothing a handler could do with it
@@ -230,7 +230,7 @@ export class RedisBus implements EventBus {
       const retryCount = retries.get(event.id);
       if (retryCount !== undefined && event.type === 'inbound') event.retryCount = retryCount;
       this.entries.set(event.id, { stream, entryId });
-      this.entryIds.add(entryId);
+      this.entryKeys.add(`${stream} ${entryId}`);
       let sessions = this.sessionsOf.get(stream);
       if (!sessions) this.sessionsOf.set(stream, (sessions = new Set()));
       sessions.add(event.sessionId);
@@ -252,7 +252,7 @@ export class RedisBus implements EventBus {
     const type = this.isInbound(stream) ? 'inbound' : 'outbound';
     for (const sessionId of this.sessionsOf.get(stream) ?? []) {
       for (const eventId of this.lanes.dropQueued(type, sessionId)) {
-        this.entryIds.delete(this.entries.get(eventId)?.entryId ?? '');
+        this.entryKeys.delete(`${stream} ${this.entries.get(eventId)?.entryId}`);
         this.entries.delete(eventId);
       }
     }

@@ -21,8 +21,8 @@ export interface StreamReaderOptions {
   owns: (stream: string) => boolean;
   /** Too much read and not yet handled: reading waits. */
   full: () => boolean;
-  /** Whether an entry was handed out here already (and is not acknowledged yet). */
-  known: (entryId: string) => boolean;
+  /** Whether an entry of the stream was handed out here already (and is not acknowledged yet). */
+  known: (stream: string, entryId: string) => boolean;
   /** Hands entries to the bus, in stream order; `retries` by event id for entries read again. */
   deliver: (stream: string, entries: StreamEntries, retries: ReadonlyMap<string, number>) => void;
   log: Logger;
@@ -113,7 +113,7 @@ export class StreamReader {
       const reply = (await this.options.cmd.call('XREADGROUP', 'GROUP', GROUP, this.options.me, 'COUNT', 500, 'STREAMS', stream, after)) as StreamReply;
       const list = reply?.[0]?.[1] ?? [];
       if (list.length === 0) return;
-      const fresh = list.filter(([entryId]) => !this.options.known(entryId));
+      const fresh = list.filter(([entryId]) => !this.options.known(stream, entryId));
       if (fresh.length > 0) this.options.deliver(stream, fresh, await this.retriesOf(fresh));
       after = list.at(-1)![0];
     }
