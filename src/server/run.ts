@@ -37,6 +37,8 @@ export async function run(options: RunOptions): Promise<void> {
     }
     const config = loadConfig(workspace);
     if (options.role) config.server.role = options.role;
+    // the terminal chat is one process of its own, on an in-memory bus, whatever the deployment runs
+    if (chat) config.server.role = 'all';
     if (config.server.role !== 'all' && config.bus.backend !== 'redis') {
       return await fatal(`mybot: the role ${config.server.role} (server.role, --role or MYBOT_ROLE) needs bus.backend: redis in ${join(workspace, USER_CONFIG)}; with the local bus, run role all`);
     }

@@ -41,6 +41,14 @@ describe('the daemon and the terminal chat against a fake LLM', () => {
     expect(llm.requests[0]!.messages[0]).toMatchObject({ role: 'system' });
   });
 
+  it('npm run chat on the workspace of a deployment (bus on Redis, role agent) answers on its own, without Redis', async () => {
+    // nothing listens on port 1: the chat must not need the deployment's Redis
+    const workspace = workspaceWith({ ...config(), bus: { backend: 'redis', redis_url: 'redis://127.0.0.1:1' }, server: { role: 'agent' } });
+    const { output, code } = await chat(workspace, ['hello deployment']);
+    expect(output).toContain('bot> echo: hello deployment');
+    expect(code).toBe(0);
+  });
+
   it('runs the tool loop: a tool call, its result reaching the model, then the final answer', async () => {
     const workspace = workspaceWith(config());
     llm.enqueue(
